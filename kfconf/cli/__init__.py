@@ -1,0 +1,1 @@
+"""The command line: one module per verb; each parses its arguments and calls the library."""

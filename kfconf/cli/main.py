@@ -1,0 +1,64 @@
+"""`kfconf` entry point. Exit 0 clean, 1 findings, 2 could not run; no traceback unless --debug."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from kfconf import __version__
+from kfconf.core.errors import FindingsError, KfconfError
+
+# verb → module; each module has add(subparsers) and run(args) -> int, and imports heavy things lazily.
+VERBS: dict[str, str] = {
+    "init": "kfconf.cli.init",
+    "validate": "kfconf.cli.validate",
+    "build": "kfconf.cli.build",
+    "schema": "kfconf.cli.schema",
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kfconf", description="GitOps configuration compiler for ML projects on Kubeflow.")
+    p.add_argument("--version", action="version", version=f"kfconf {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sub = p.add_subparsers(dest="verb", metavar="COMMAND")
+    for mod in VERBS.values():
+        importlib.import_module(mod).add(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if not args.verb:
+        parser().print_help(sys.stderr)
+        return 2
+    from kfconf.cli.common import print_diagnostics
+
+    module = importlib.import_module(VERBS[args.verb])
+    try:
+        return int(module.run(args))
+    except FindingsError as e:
+        print_diagnostics(e.diagnostics)
+        return e.exit_code
+    except KfconfError as e:
+        if args.debug:
+            raise
+        print(f"kfconf: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as e:  # an internal error: say so plainly, never dump a traceback on users
+        if args.debug:
+            raise
+        print(f"kfconf: internal error: {type(e).__name__}: {e} (run with --debug for details)", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

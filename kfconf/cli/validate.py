@@ -1,0 +1,62 @@
+"""`kfconf validate [PATH…]`: schema and semantic checks of one project or a whole monorepo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from kfconf.cli.common import dump_json, find_projects, print_diagnostics, summarize
+from kfconf.core.errors import Diagnostic, FindingsError, Severity
+
+
+def add(sub: Any) -> None:
+    p = sub.add_parser("validate", help="validate specs and overlays, reporting every problem at its line")
+    p.add_argument("paths", nargs="*", default=["."], metavar="PATH")
+    p.add_argument("-e", "--env", action="append", help="environments to check (default: base and every overlay)")
+    p.add_argument("-o", "--output", choices=["text", "json"], default="text")
+
+
+def validate_project(project_dir: Path, envs: list[str] | None, cwd: Path) -> list[Diagnostic]:
+    from kfconf.spec.environments import SPEC_FILE, environments, resolve
+    from kfconf.spec.loader import load
+    from kfconf.spec.validate import validate
+
+    shown = _rel(project_dir / SPEC_FILE, cwd)
+    try:
+        doc = load(project_dir / SPEC_FILE, shown)
+    except FindingsError as e:
+        return e.diagnostics
+    out: dict[tuple[object, ...], Diagnostic] = {}
+    for env in [None, *(envs if envs is not None else environments(project_dir))]:
+        try:
+            resolved = resolve(project_dir, env, cwd, spec=doc)
+            _, _, diags = validate(resolved.data, resolved.source, project_dir, shown, env)
+        except FindingsError as e:
+            diags = e.diagnostics
+        for d in diags:  # an error in the base shows once, not once per environment
+            out.setdefault((d.code, d.loc, d.path, d.message), d)
+    return sorted(out.values(), key=Diagnostic.sort_key)
+
+
+def _rel(path: Path, cwd: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(cwd.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    cwd = Path.cwd()
+    projects = find_projects(args.paths)
+    all_diags: list[Diagnostic] = []
+    for project_dir in projects:
+        all_diags.extend(validate_project(project_dir, args.env, cwd))
+    if args.output == "json":
+        dump_json({"projects": len(projects), "diagnostics": [d.to_json() for d in all_diags]})
+    else:
+        print_diagnostics(all_diags)
+        print(f"validated {len(projects)} project{'s' * (len(projects) != 1)}: {summarize(all_diags)}",
+              file=sys.stderr)
+    return 1 if any(d.severity is Severity.ERROR for d in all_diags) else 0

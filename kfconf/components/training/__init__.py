@@ -1,0 +1,14 @@
+"""Training slice: TrainJob (Trainer v2) or PyTorchJob (Training Operator v1)."""
+
+from kfconf.components.base import Component
+from kfconf.components.training.spec import TrainingJob
+
+COMPONENT = Component(
+    key="training",
+    model=TrainingJob,
+    check="kfconf.components.training.checks:check",
+    render="kfconf.components.training.render:render",
+    health="kfconf.components.training.health:HEALTH",
+    local="kfconf.components.training.local:run",
+    docs="Distributed training with Kubeflow Trainer.",
+)

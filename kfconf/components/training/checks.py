@@ -1,0 +1,58 @@
+"""Training checks: the runtime exists in the stack and can use GPUs when asked, reserved env names,
+literal secrets, initializer URI schemes, volumes with one source."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+
+from kfconf.core.errors import Diagnostic
+from kfconf.spec.checks import env_checks, image_check, warn
+from kfconf.spec.project import Project
+from kfconf.spec.stacks import Stack
+
+RESERVED_ENV = frozenset({"PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR",
+                          "PET_MASTER_PORT", "OMPI_MCA_orte_default_hostfile", "OMPI_MCA_plm_rsh_args",
+                          "OMPI_MCA_orte_keep_fqdn_hostnames", "OMPI_MCA_orte_set_default_slots",
+                          "DMLC_TRACKER_URI", "DMLC_TRACKER_PORT", "DMLC_TASK_ID", "DMLC_NUM_WORKER"})
+DATASET_SCHEMES = ("hf://", "s3://", "cache://")
+MODEL_SCHEMES = ("hf://", "s3://")
+
+
+def check(project: Project, stack: Stack | None) -> Iterator[Diagnostic]:
+    for job in project.entries("training"):
+        base = project.entry_path("training", job.name)
+        yield from image_check(project, (*base, "image"), job.image)
+        yield from env_checks(project, (*base, "env"), job.env, RESERVED_ENV)
+        for field, schemes in (("dataset", DATASET_SCHEMES), ("model", MODEL_SCHEMES)):
+            init = getattr(job, field)
+            if init is not None and not init.uri.startswith(schemes):
+                p = (*base, field, "uri")
+                yield Diagnostic("KF108", f"expected a {field} URI starting with {', '.join(schemes)}, got "
+                                 f"{init.uri!r}", project.loc(p), p)
+        for i, vol in enumerate(job.volumes):
+            if vol.source_count() != 1:
+                p = (*base, "volumes", i)
+                yield Diagnostic("KF205", f"expected exactly one of claim, configMap, secret or emptyDir, got "
+                                 f"{vol.source_count()}", project.loc(p), p)
+        if not job.command:
+            yield warn("KF205", "no command: the runtime's default command runs", project, (*base, "command"))
+        if stack is None:
+            continue
+        runtimes = stack.runtimes.get("training", {})
+        runtime = runtimes.get(job.runtime)
+        p = (*base, "runtime")
+        if runtime is None:
+            close = difflib.get_close_matches(job.runtime, sorted(runtimes), n=1)
+            yield Diagnostic("KF201", f"expected a training runtime of stack {stack.name} "
+                             f"({', '.join(sorted(runtimes))}), got {job.runtime!r}", project.loc(p), p,
+                             hint=f"did you mean '{close[0]}'?" if close else None)
+            continue
+        if job.resources.gpu and not runtime.get("gpu", False):
+            rp = (*base, "resources", "gpu")
+            yield Diagnostic("KF203", f"expected no GPUs for runtime '{job.runtime}', which cannot use them, got "
+                             f"{job.resources.gpu}", project.loc(rp), rp,
+                             hint="pick a GPU runtime such as torch-distributed, or set gpu: 0")
+        if job.dataset is not None and not runtime.get("datasetInitializer", runtime.get("initializers", True)):
+            yield Diagnostic("KF305", f"runtime '{job.runtime}' has no dataset initializer",
+                             project.loc((*base, "dataset")), (*base, "dataset"))

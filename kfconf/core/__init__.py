@@ -1,0 +1,1 @@
+"""Types every stage shares: source locations, diagnostics and the error tree, resource identity."""

@@ -1,0 +1,1 @@
+"""The spec: loading with a source map, overlays and environments, stacks, the MLProject model."""

