@@ -44,6 +44,20 @@ class RenderContext:
         return Resource(body=body, origin=self.loc(where), component=self.component,
                         entry=getattr(entry, "name", "") or "")
 
+    def origin(self, path: PathT) -> str:
+        """Where the value at a spec path came from: `ml-project.yaml:33`, `overlays/prod.yaml:12`, or
+        `default` when the spec does not set it (the model's default applies). Used by --explain."""
+        loc = self.project.source.exact(path)
+        if loc is None:
+            return "default"
+        from kfconf.build.postprocess import project_relative
+
+        return f"{project_relative(self.project, loc.file)}:{loc.line}"
+
+    def stack_origin(self, what: str) -> str:
+        """Provenance of a value taken from the stack, e.g. `stack kubeflow-latest: components.trainer`."""
+        return f"stack {self.stack.name}: {what}"
+
     def image(self, ref: str | None, default_key: str | None = None) -> str:
         """A named project image, a full reference, or the stack's default image for `default_key`."""
         if ref:
