@@ -32,7 +32,8 @@ def validate_project(project_dir: Path, envs: list[str] | None, cwd: Path) -> li
     for env in [None, *(envs if envs is not None else environments(project_dir))]:
         try:
             resolved = resolve(project_dir, env, cwd, spec=doc)
-            _, _, diags = validate(resolved.data, resolved.source, project_dir, shown, env)
+            _, _, diags = validate(resolved.data, resolved.source, project_dir, shown, env,
+                                   loaded=resolved.diagnostics)
         except FindingsError as e:
             diags = e.diagnostics
         for d in diags:  # an error in the base shows once, not once per environment

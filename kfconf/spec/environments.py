@@ -52,6 +52,8 @@ class Resolved:
     source: SourceMap
     files: list[Path] = field(default_factory=list)
     env: str | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    """Non-fatal problems found while loading the files (duplicate keys, non-finite numbers)."""
 
 
 def _check_overlay(doc: Document) -> list[Diagnostic]:
@@ -76,8 +78,9 @@ def resolve(project_dir: Path, env: str | None = None, cwd: Path | None = None,
     doc = spec or load(spec_path, _display(spec_path, cwd))
     data, source = doc.data, doc.source.copy()
     files = [spec_path]
+    loaded: list[Diagnostic] = list(doc.diagnostics)
     if env is None:
-        return Resolved(data, source, files, None)
+        return Resolved(data, source, files, None, loaded)
     if not isinstance(data, dict):
         raise FindingsError([Diagnostic("KF006", f"expected a mapping, got {describe(data)}", source.root)])
     diags: list[Diagnostic] = []
@@ -116,6 +119,7 @@ def resolve(project_dir: Path, env: str | None = None, cwd: Path | None = None,
                 return
             odoc = load(path, _display(path, cwd))
             files.append(path)
+            loaded.extend(odoc.diagnostics)
         problems = _check_overlay(odoc)
         if problems:
             diags.extend(problems)
@@ -147,5 +151,5 @@ def resolve(project_dir: Path, env: str | None = None, cwd: Path | None = None,
 
     apply(env, None, False)
     if diags:
-        raise FindingsError(diags)
-    return Resolved(data, source, files, env)
+        raise FindingsError([*loaded, *diags])
+    return Resolved(data, source, files, env, loaded)

@@ -9,7 +9,7 @@ is stopped: duplicate keys, alias bombs, deep nesting, non-finite numbers.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +39,15 @@ _MERGE = "tag:yaml.org,2002:merge"
 
 @dataclass(slots=True)
 class Document:
-    """One YAML document: its values and where each one came from."""
+    """One YAML document: its values and where each one came from.
+
+    `diagnostics` holds problems that did not stop the load (a duplicate key keeps its first value, a
+    non-finite number becomes null), so they are reported together with everything validation finds."""
 
     data: Any
     source: SourceMap
     file: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
 class _Walker:
@@ -96,8 +100,9 @@ class _Walker:
             if key in seen:
                 first = seen[key]
                 self.diags.append(
-                    Diagnostic("KF002", f"duplicate key {key!r} (first defined at line {first.line})",
-                               kloc, (*path, key), hint="remove one of them; YAML keeps only the last")
+                    Diagnostic("KF002", f"expected each key once, got {key!r} again (first at line {first.line}, "
+                               f"column {first.col})", kloc, (*path, key),
+                               hint="remove one of them; kfconf keeps the first")
                 )
                 continue
             seen[key] = kloc
@@ -192,11 +197,9 @@ def parse(text: str, file: str) -> Document:
                                         Loc(file, 1, 1))])
     finally:
         loader.dispose()
-    if walker.diags:
-        raise FindingsError(walker.diags)
     source = SourceMap(Loc(file, 1, 1), walker.locs)
     source.by_path[()] = walker.loc(root)
-    return Document(data, source, file)
+    return Document(data, source, file, walker.diags)
 
 
 def load(path: Path, display: str | None = None) -> Document:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from collections.abc import Iterator
@@ -142,8 +143,7 @@ def schema_diagnostics(data: Any, source: SourceMap, exc: ValidationError,
             words = sorted({_message(e)[1].split(", got")[0].removeprefix("expected ") for e in errs})
             msg = f"expected {' or '.join(words)}, got {describe(chosen.get('input'))}"
         if code == "KF105":
-            options = [o.strip(" '") for o in str((chosen.get("ctx") or {}).get("expected", "")).split(",")]
-            options = [o.removeprefix("or ").strip(" '") for o in options]
+            options = _options(chosen.get("ctx") or {})
             close = difflib.get_close_matches(str(chosen.get("input")), options, n=1, cutoff=0.5)
             hint = f"did you mean '{close[0]}'?" if close else None
         if code == "KF103" and isinstance(chosen.get("input"), bool | int | float) and "string" in msg:
@@ -160,31 +160,110 @@ def schema_diagnostics(data: Any, source: SourceMap, exc: ValidationError,
     return out
 
 
-def _partial(data: dict[str, Any]) -> dict[str, Any] | None:
-    """A copy of the data without the entries that fail on their own, so semantic checks still run."""
-    spec = data.get("spec")
-    if not isinstance(spec, dict):
-        return None
-    slim = dict(spec)
-    for c in REGISTRY:
-        value = spec.get(c.key)
-        if c.many and isinstance(value, list):
-            keep = []
-            for item in value:
-                try:
-                    c.model.model_validate(item)
-                    keep.append(item)
-                except ValidationError:
-                    continue
-            slim[c.key] = keep
-        elif c.many and c.key in slim:
-            slim.pop(c.key)
-    out = dict(data, spec=slim)
-    try:
-        MLProject.model_validate(out)
-    except ValidationError:
-        return None
-    return out
+def _without(data: Any, paths: list[PathT]) -> Any:
+    """`data` with the value at each path removed (list items are removed after, to keep indexes stable)."""
+    out = data
+    for path in sorted(paths, key=lambda p: [str(x) for x in p], reverse=True):
+        parent = out
+        for part in path[:-1]:
+            try:
+                parent = parent[part]
+            except (KeyError, IndexError, TypeError):
+                parent = None
+                break
+        if isinstance(parent, dict):
+            parent.pop(path[-1], None)
+        elif isinstance(parent, list) and isinstance(path[-1], int) and path[-1] < len(parent):
+            parent[path[-1]] = None  # keep indexes stable; dropped below
+    return _drop_nones(out)
+
+
+def _drop_nones(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_nones(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_drop_nones(v) for v in value if v is not None]
+    return value
+
+
+_NO_FIX = object()
+
+
+def _options(ctx: dict[str, Any]) -> list[str]:
+    """The allowed values of a literal_error: pydantic gives them as "'a', 'b' or 'c'"."""
+    return re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+
+
+def _stand_in(err: Any) -> Any:
+    """A valid value near the invalid one, so that the entry survives for the semantic checks:
+    the closest allowed literal, or the violated bound."""
+    kind, ctx = err["type"], err.get("ctx") or {}
+    if kind == "literal_error":
+        options = _options(ctx)
+        close = difflib.get_close_matches(str(err.get("input")), options, n=1, cutoff=0.0)
+        return close[0] if close else _NO_FIX
+    if kind in ("greater_than_equal", "less_than_equal"):
+        return next(iter(ctx.values()), _NO_FIX)
+    return _NO_FIX
+
+
+# Required values outside lists cannot be dropped; these stand in (for the semantic checks only).
+_PLACEHOLDERS: dict[PathT, Any] = {
+    ("apiVersion",): "kfconf.dev/v1alpha1",
+    ("kind",): "MLProject",
+    ("metadata",): {"name": "invalid"},
+    ("metadata", "name"): "invalid",
+    ("spec",): {"profile": {"namespace": "invalid"}},
+    ("spec", "profile"): {"namespace": "invalid"},
+    ("spec", "profile", "namespace"): "invalid",
+}
+
+
+def _set(data: Any, path: PathT, value: Any) -> None:
+    target = data
+    for part in path[:-1]:
+        if isinstance(target, dict):
+            target = target.setdefault(part, {})
+        elif isinstance(target, list) and isinstance(part, int) and part < len(target):
+            target = target[part]
+        else:
+            return
+    if isinstance(target, dict) or (isinstance(target, list) and isinstance(path[-1], int)):
+        target[path[-1]] = value  # type: ignore[index]
+
+
+def _repaired(data: dict[str, Any], first: ValidationError) -> MLProject | None:
+    """The model of `data` with its invalid values mended, so the semantic checks still run on the rest.
+
+    Round by round: an invalid literal becomes the closest allowed one and a value out of range its bound;
+    any other invalid value is dropped (its default applies); a required value then missing inside a list
+    entry drops the entry. The raw data still serves the name and reference checks of dropped entries."""
+    import copy
+
+    current: Any = copy.deepcopy(data)
+    exc = first
+    for _ in range(4):
+        drop: list[PathT] = []
+        for err in exc.errors(include_url=False):
+            path, _ = _data_path(current, tuple(err["loc"]))
+            fix = _stand_in(err)
+            if fix is not _NO_FIX:
+                _set(current, path, fix)
+            elif err["type"] != "missing":
+                drop.append(path)
+            elif path in _PLACEHOLDERS:
+                _set(current, path, copy.deepcopy(_PLACEHOLDERS[path]))
+            else:
+                entry = next((path[:i + 1] for i in range(len(path) - 1, 0, -1) if isinstance(path[i], int)), None)
+                if entry is None:
+                    return None
+                drop.append(entry)
+        current = _without(current, drop)
+        try:
+            return MLProject.model_validate(current)
+        except ValidationError as e:
+            exc = e
+    return None
 
 
 def _duplicates(project: Project) -> Iterator[Diagnostic]:
@@ -263,21 +342,20 @@ def semantic_diagnostics(project: Project, stack: Stack | None) -> list[Diagnost
 
 
 def validate(data: Any, source: SourceMap, project_dir: Path, spec_file: str, env: str | None = None,
-             stack: str | None = None) -> tuple[Project | None, Stack | None, list[Diagnostic]]:
+             stack: str | None = None, loaded: list[Diagnostic] | None = None,
+             ) -> tuple[Project | None, Stack | None, list[Diagnostic]]:
     """Validate a merged document: every schema and semantic problem, each at its line.
 
     Returns the project and its stack when there is no error, and every diagnostic found."""
     if not isinstance(data, dict):
         return None, None, [Diagnostic("KF006", "expected a mapping with apiVersion, kind, metadata and spec, "
                                        f"got {describe(data)}", source.root)]
-    diags: list[Diagnostic] = []
-    usable: dict[str, Any] | None = data
+    diags: list[Diagnostic] = list(loaded or ())
     try:
         model = MLProject.model_validate(data)
     except ValidationError as e:
         diags.extend(schema_diagnostics(data, source, e))
-        usable = _partial(data)
-        model = MLProject.model_validate(usable) if usable is not None else None  # type: ignore[assignment]
+        model = _repaired(data, e)  # type: ignore[assignment]
     if model is None:
         return None, None, diags
     project = Project(model, source, project_dir, spec_file, env, data)
@@ -286,7 +364,10 @@ def validate(data: Any, source: SourceMap, project_dir: Path, spec_file: str, en
         st = load_stack(stack or model.spec.stack, project_dir, project.loc(("spec", "stack")))
     except FindingsError as e:
         diags.extend(e.diagnostics)
-    diags.extend(semantic_diagnostics(project, st))
+    # a value the schema rejected was mended or dropped: what the semantic checks say of it is noise
+    rejected = {d.path for d in diags if d.code.startswith("KF1")}
+    diags.extend(d for d in semantic_diagnostics(project, st)
+                 if not any(d.path[:len(r)] == r for r in rejected if r))
     if any(d.severity is Severity.ERROR for d in diags):
         return None, None, diags
     project.diagnostics = diags
