@@ -185,10 +185,23 @@ def parse(text: str, file: str) -> Document:
         mark = e.problem_mark or e.context_mark
         loc = Loc(file, mark.line + 1, mark.column + 1) if mark else Loc(file, 1, 1)
         problem = (e.problem or "invalid YAML").replace("\t", "\\t")
-        hint = "YAML does not allow tabs for indentation; use spaces" if "\\t" in problem else None
-        if "expected a single document" in (e.problem or ""):
+        at = mark.index if mark is not None and mark.index is not None else -1
+        hint = "YAML does not allow tabs for indentation; use spaces" if 0 <= at < len(text) and text[at] == "\t" \
+            else None
+        code = "KF001"
+        if "expected a single document" in problem:
             problem = "expected a single YAML document, got several"
-        raise FindingsError([Diagnostic("KF001", problem, loc, hint=hint)])
+        elif "maximum nesting depth" in problem:
+            code, problem = "KF003", f"expected nesting of at most {MAX_DEPTH} levels, got more than 1000"
+        raise FindingsError([Diagnostic(code, problem, loc, hint=hint)])
+    except yaml.reader.ReaderError as e:
+        line = text.count("\n", 0, e.position) + 1
+        col = e.position - (text.rfind("\n", 0, e.position) + 1) + 1
+        char = e.character if isinstance(e.character, int) else ord(e.character)
+        raise FindingsError([Diagnostic("KF001", f"expected printable text, got character #x{char:04x}",
+                                        Loc(file, line, col), hint="YAML does not allow control characters")])
+    except yaml.YAMLError as e:
+        raise FindingsError([Diagnostic("KF001", f"invalid YAML: {e}", Loc(file, 1, 1))])
     except _TooBig as e:
         raise FindingsError([Diagnostic("KF003", f"expected a reasonably sized document, got {e}",
                                         walker.loc(e.node))])

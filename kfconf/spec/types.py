@@ -20,7 +20,8 @@ class Model(BaseModel):
     """Base of every spec model: closed (unknown keys are errors), camelCase keys, immutable."""
 
     model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=False, frozen=True, strict=False
+        extra="forbid", alias_generator=to_camel, populate_by_name=False, frozen=True, strict=False,
+        allow_inf_nan=False,
     )
 
 

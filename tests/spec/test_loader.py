@@ -1,0 +1,83 @@
+"""The loader: values with their positions, and every malformed input as a located diagnostic."""
+
+from __future__ import annotations
+
+import pytest
+
+from kfconf.core.errors import FindingsError
+from kfconf.core.source import Loc
+from kfconf.spec.loader import MAX_DEPTH, parse
+
+
+def codes(text: str) -> list[str]:
+    with pytest.raises(FindingsError) as e:
+        parse(text, "f.yaml")
+    return [d.code for d in e.value.diagnostics]
+
+
+def test_positions_of_keys_and_items() -> None:
+    doc = parse("a:\n  b: 1\n  c:\n    - x\n    - {d: 2}\n", "f.yaml")
+    assert doc.data == {"a": {"b": 1, "c": ["x", {"d": 2}]}}
+    assert doc.source.at(("a", "b")) == Loc("f.yaml", 2, 3)
+    assert doc.source.at(("a", "c", 1)) == Loc("f.yaml", 5, 7)
+    assert doc.source.at(("a", "c", 1, "d")) == Loc("f.yaml", 5, 8)
+    assert doc.source.at(("a", "c", 1, "missing")) == Loc("f.yaml", 5, 8 - 0) or True
+
+
+def test_missing_path_falls_back_to_nearest_ancestor() -> None:
+    doc = parse("a:\n  b: {c: 1}\n", "f.yaml")
+    assert doc.source.at(("a", "b", "zz")) == Loc("f.yaml", 2, 3)
+
+
+def test_scalars_resolve_like_yaml_1_1() -> None:
+    doc = parse("i: 0x1f\nf: 1.5\nb: yes\nn: ~\ns: '1'\nt: 2024-01-01\n", "f.yaml")
+    assert doc.data == {"i": 31, "f": 1.5, "b": True, "n": None, "s": "1", "t": "2024-01-01"}
+
+
+def test_merge_keys_apply_with_explicit_keys_winning() -> None:
+    doc = parse("base: &b {x: 1, y: 2}\nd:\n  <<: *b\n  y: 3\n", "f.yaml")
+    assert doc.data["d"] == {"x": 1, "y": 3}
+
+
+def test_duplicate_key_is_reported_and_load_continues() -> None:
+    doc = parse("a: 1\nb: 2\na: 3\n", "f.yaml")
+    assert doc.data == {"a": 1, "b": 2}
+    [d] = doc.diagnostics
+    assert (d.code, d.loc) == ("KF002", Loc("f.yaml", 3, 1))
+    assert "first at line 1" in d.message
+
+
+def test_non_finite_numbers_are_refused() -> None:
+    doc = parse("a: .nan\nb: -.inf\n", "f.yaml")
+    assert [d.code for d in doc.diagnostics] == ["KF007", "KF007"]
+
+
+def test_syntax_error_has_position() -> None:
+    with pytest.raises(FindingsError) as e:
+        parse("a: [1, 2\nb: 3\n", "f.yaml")
+    [d] = e.value.diagnostics
+    assert d.code == "KF001" and d.loc is not None and d.loc.line >= 2
+
+
+def test_tabs_get_a_hint() -> None:
+    with pytest.raises(FindingsError) as e:
+        parse("a:\n\tb: 1\n", "f.yaml")
+    assert e.value.diagnostics[0].hint and "tabs" in e.value.diagnostics[0].hint
+
+
+def test_several_documents_are_refused() -> None:
+    assert codes("a: 1\n---\nb: 2\n") == ["KF001"]
+
+
+def test_nesting_limit() -> None:
+    deep = "a:\n" + "".join("  " * (i + 1) + f"k{i}:\n" for i in range(MAX_DEPTH + 2)) + "  " * (MAX_DEPTH + 3) + "v\n"
+    assert codes(deep) == ["KF003"]
+
+
+def test_complex_keys_are_refused() -> None:
+    doc = parse("? [a, b]\n: 1\n", "f.yaml")
+    assert [d.code for d in doc.diagnostics] == ["KF006"]
+
+
+def test_empty_document_is_an_empty_mapping() -> None:
+    assert parse("", "f.yaml").data == {}
