@@ -247,6 +247,21 @@ def _is_patch_file(path: Path) -> bool:
     return _PATCH_RE.match(path.name) is not None
 
 
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: the CRDs are ~10 MB of YAML
+
+
+def _yaml_docs(path: Path) -> list[Any]:
+    st = path.stat()
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    if key not in _YAML_CACHE:
+        with open(path, "rb") as f:
+            _YAML_CACHE[key] = list(yaml.load_all(f, Loader=_Loader))
+    return copy.deepcopy(_YAML_CACHE[key])
+
+
+_YAML_CACHE: dict[tuple[str, int, int], list[Any]] = {}
+
+
 def load_crds(files: Iterable[Path]) -> list[dict[str, Any]]:
     """CustomResourceDefinition objects from ``files``, with JSON6902 patch files applied.
 
@@ -259,10 +274,10 @@ def load_crds(files: Iterable[Path]) -> list[dict[str, Any]]:
         path = Path(path)
         m = _PATCH_RE.match(path.name)
         if m:
-            ops = yaml.safe_load(path.read_text())
+            ops = _yaml_docs(path)[0]
             patches.append((f"{m['plural']}.{m['group']}", path, ops))
             continue
-        for doc in yaml.safe_load_all(path.read_text()):
+        for doc in _yaml_docs(path):
             if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
                 crds[doc["metadata"]["name"]] = doc
     for target, path, ops in patches:
@@ -917,7 +932,7 @@ class ControlPlane:
         until each is Established. Returns the CRD names."""
         crds = load_crds(files) + [dict(c) for c in extra]
         names = []
-        for crd in crds:
+        for crd in crds:  # sequential: the apiserver is CPU-bound here, parallel applies were slower
             self.apply(crd, field_manager="kfconf-crd-install")
             names.append(crd["metadata"]["name"])
         self.wait_crds_established(names, timeout=timeout)
