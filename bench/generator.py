@@ -13,6 +13,7 @@ projects of a larger run equal a run with n=k.
 from __future__ import annotations
 
 import random
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,14 @@ ENV_VALUES: dict[str, tuple[str | int, ...]] = {
 }
 STACKS = ("kubeflow-latest",) * 6 + ("kubeflow-26.03",) * 3 + ("kubeflow-legacy",)
 ENVS = ("dev", "staging", "prod")
+
+
+@cache
+def _runtime(stack: str, name: str) -> dict[str, Any]:
+    """What the stack says about a training runtime (initializers differ between Trainer releases)."""
+    from kfconf.spec.stacks import load_stack
+
+    return dict(load_stack(stack).runtimes.get("training", {}).get(name) or {})
 
 
 class _Dumper(yaml.SafeDumper):
@@ -88,7 +97,6 @@ class _Project:
         self.team = r.choice(TEAMS)
         self.name = f"{r.choice(WORDS)}-{self.shape}-{index:04d}"
         self.stack = r.choice(STACKS)
-        self.legacy = self.stack == "kubeflow-legacy"
         self.scale = {"tiny": 1, "trainer": 1, "batch": 2, "llm": 1, "serving": 2, "full": 3}[self.shape]
         self.files: dict[str, str] = {}
         self.spec: dict[str, Any] = {}
@@ -142,21 +150,24 @@ class _Project:
         for i in range(r.randint(1, self.scale)):
             name = ("model", "baseline", "large")[i] if not llm else ("finetune", "lora", "distill")[i]
             runtime = "torch-distributed"
-            if not self.legacy and r.random() < 0.25:
-                runtime = r.choice(("deepspeed-distributed", "torchtune-llama3.2-1b") if llm else
-                                   ("deepspeed-distributed", "torch-distributed"))
+            others = [rt for rt in (("deepspeed-distributed", "torchtune-llama3.2-1b") if llm else
+                                    ("deepspeed-distributed", "xgboost-distributed"))
+                      if _runtime(self.stack, rt)]
+            if others and r.random() < 0.25:
+                runtime = r.choice(others)
             job: dict[str, Any] = {"name": name, "runtime": runtime, "image": "trainer",
                                    "command": ["python", "finetune.py" if llm else "train.py"],
                                    "args": {"lr": r.choice((0.01, 0.001, 0.0002)), "epochs": r.randint(1, 20),
                                             "batch-size": r.choice((32, 64, 128))},
                                    "nodes": r.choice((1, 1, 2, 4)), "procsPerNode": r.choice((1, 2, 4)),
                                    "resources": _resources(r, True, big=True)}
-            initializers = not self.legacy and runtime in ("torch-distributed", "torchtune-llama3.2-1b")
-            if initializers and (llm or r.random() < 0.6):
+            caps = _runtime(self.stack, runtime)
+            if caps.get("datasetInitializer", caps.get("initializers", True)) and (llm or r.random() < 0.6):
                 job["dataset"] = {"uri": "hf://acme/support-tickets" if llm else f"s3://acme-ml/{self.name}/features"}
                 if llm:
                     job["dataset"]["secret"] = "hf-credentials"
-                    job["model"] = {"uri": "hf://Qwen/Qwen2.5-0.5B", "secret": "hf-credentials"}
+            if llm and caps.get("modelInitializer", caps.get("initializers", True)):
+                job["model"] = {"uri": "hf://Qwen/Qwen2.5-0.5B", "secret": "hf-credentials"}
             env = _env(r, "TRAIN")
             if llm:
                 env["HF_TOKEN"] = {"secret": "hf-credentials", "key": "token"}
