@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ def find_projects(paths: Iterable[str]) -> list[Path]:
         p = Path(raw)
         if p.is_file():
             out.append(p.parent)
-        elif (p / SPEC_FILE).is_file():
+        elif os.path.lexists(p / SPEC_FILE):  # even if unreadable: then validate says why (KF005)
             out.append(p)
         elif p.is_dir():
             out.extend(sorted(_walk(p)))

@@ -47,7 +47,6 @@ CODES: dict[str, str] = {
     "KF208": "literal secret value",
     "KF209": "namespace not allowed for this project",
     "KF210": "file referenced by the spec is missing",
-    "KF211": "unused entry",
     # environments, overlays, stacks
     "KF301": "unknown environment",
     "KF302": "cycle in overlay or stack extends",
@@ -61,6 +60,18 @@ CODES: dict[str, str] = {
     # policy (kfconf check)
     "KF501": "policy violation",
     "KF502": "invalid policy file",
+    "KF503": "policy exemption without a reason",
+    "KF504": "policy exemption that matches nothing",
+    "KF510": "image not pinned by digest in a production environment",
+    "KF511": "image with :latest or no tag",
+    "KF512": "compute requests and limits not set",
+    "KF513": "GPU requests exceed the profile quota",
+    "KF514": "project without an owner",
+    "KF515": "literal secret value in the spec or its output",
+    "KF516": "production serving with fewer than two replicas",
+    "KF517": "tuning budget unbounded or too large",
+    "KF518": "CPU or memory requests exceed the profile quota",
+    "KF519": "production training without a time limit",
     # publish and sync
     "KF601": "publish failed",
     "KF602": "sync failed",

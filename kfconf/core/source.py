@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 PathT = tuple[str | int, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Loc:
-    """A 1-based position in a file, as editors and `file:line:col` links count."""
+class Loc(NamedTuple):
+    """A 1-based position in a file, as editors and `file:line:col` links count.
+
+    A NamedTuple rather than a dataclass: the loader makes one per YAML node, and tuples are the cheapest."""
 
     file: str
     line: int

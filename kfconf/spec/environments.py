@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ def builtin_overlays() -> list[str]:
     return sorted(p.name.removesuffix(".yaml") for p in root.iterdir() if p.name.endswith(".yaml"))
 
 
+@cache
 def _builtin(name: str) -> Document | None:
     res = resources.files("kfconf") / "data" / "overlays" / f"{name}.yaml"
     if not res.is_file():

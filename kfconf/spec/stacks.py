@@ -58,7 +58,9 @@ def builtin_stacks() -> list[str]:
     return sorted(p.name.removesuffix(".yaml") for p in root.iterdir() if p.name.endswith(".yaml"))
 
 
+@cache
 def _builtin_doc(name: str) -> Document | None:
+    """The parsed built-in stack file (cached: stacks ship in the wheel and never change in a process)."""
     res = resources.files("kfconf") / "data" / "stacks" / f"{name}.yaml"
     if not res.is_file():
         return None

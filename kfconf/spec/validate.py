@@ -101,6 +101,8 @@ def _message(err: Any) -> tuple[str, str]:
     if kind == "string_pattern_mismatch":
         return "KF108", f"expected text matching {ctx.get('pattern')}, got {got}"
     base = kind.split("_")[0] if not kind.startswith("model") else "model"
+    if kind == "finite_number":
+        return "KF007", f"expected a finite number, got {got}"
     if kind.startswith("int_from_float"):
         return "KF103", f"expected an integer, got {got}"
     word = _TYPE_WORDS.get(base)
@@ -204,6 +206,12 @@ def _stand_in(err: Any) -> Any:
         return close[0] if close else _NO_FIX
     if kind in ("greater_than_equal", "less_than_equal"):
         return next(iter(ctx.values()), _NO_FIX)
+    if kind == "finite_number":
+        try:
+            value = float(err.get("input"))
+        except (TypeError, ValueError):
+            return _NO_FIX
+        return 0.0 if value != value else (1e308 if value > 0 else -1e308)  # nan, +inf, -inf
     return _NO_FIX
 
 
@@ -364,8 +372,11 @@ def validate(data: Any, source: SourceMap, project_dir: Path, spec_file: str, en
         st = load_stack(stack or model.spec.stack, project_dir, project.loc(("spec", "stack")))
     except FindingsError as e:
         diags.extend(e.diagnostics)
-    # a value the schema rejected was mended or dropped: what the semantic checks say of it is noise
-    rejected = {d.path for d in diags if d.code.startswith("KF1")}
+    # a value the schema rejected was mended or dropped (and a misspelled key's intended key is absent):
+    # what the semantic checks say of those paths is noise
+    rejected = {d.path for d in diags if d.code.startswith("KF1") or d.code == "KF007"}
+    rejected |= {(*d.path[:-1], m.group(1)) for d in diags if d.code == "KF101" and d.hint
+                 for m in [re.match(r"did you mean '([^']+)'", d.hint)] if m}
     diags.extend(d for d in semantic_diagnostics(project, st)
                  if not any(d.path[:len(r)] == r for r in rejected if r))
     if any(d.severity is Severity.ERROR for d in diags):

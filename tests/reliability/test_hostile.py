@@ -64,7 +64,7 @@ CASES = {
                                            "  stack: kubeflow-latest\n  stack: kubeflow-26.03\n"), "KF002"),
     "nan": (lambda t: churn_with(t, "nodes: 2", "nodes: .nan"), "KF007"),
     "inf": (lambda t: churn_with(t, "target: 0.92", "target: .inf"), "KF007"),
-    "1e400": (lambda t: churn_with(t, "target: 0.92", "target: 1e400"), "KF103"),
+    "1e400": (lambda t: churn_with(t, "target: 0.92", "target: 1e400"), "KF007"),
     "huge-int": (lambda t: churn_with(t, "nodes: 2", "nodes: " + "9" * 20_000), "KF007"),
     "big-int-in-range-field": (lambda t: churn_with(t, "nodes: 2", "nodes: 99999999999999999999"), "KF104"),
     "dotdot-escape": (lambda t: churn_with(t, "file: jobs/features.py", "file: ../../etc/passwd"), "KF207"),

@@ -144,8 +144,8 @@ def check(project: Project, stack: Stack | None) -> Iterator[Diagnostic]:
                                  f"{job.budget.trials}", project.loc(p), p)
         if algo in ("enas", "darts"):
             p = (*base, "algorithm", "name")
-            yield Diagnostic("KF305", f"algorithm {algo} searches network architectures and needs a nasConfig, "
-                             "which kfconf does not model yet", project.loc(p), p)
+            yield Diagnostic("KF305", f"expected a hyperparameter search algorithm, got {algo}, a neural architecture "
+                             "search that needs a nasConfig, which kfconf does not model yet", project.loc(p), p)
         b = job.budget
         if b.parallel > b.trials:
             p = (*base, "budget", "parallel")
