@@ -75,8 +75,8 @@ CASES: dict[str, tuple[dict[str, str | bytes], str | None]] = {
     "KF105-not-allowed": ({"ml-project.yaml": spec("algorithm: {name: random}", "algorithm: {name: randm}")}, None),
     "KF106-bad-name": ({"ml-project.yaml": spec("    - name: main\n", "    - name: Main_Pipeline\n")},
                        None),
-    "KF107-duplicate-entry": ({"ml-project.yaml": spec("  tuning:\n", "    - {name: train, image: trainer, command: [python, t.py]}\n"
-                                                       "  tuning:\n")}, None),
+    "KF107-duplicate-entry": ({"ml-project.yaml": spec("  tuning:\n", "    - {name: train, image: trainer, "
+                                                       "command: [python, t.py]}\n  tuning:\n")}, None),
     "KF108-bad-format": ({"ml-project.yaml": spec("  owner: a@example.com", "  owner: a-at-example")}, None),
     "KF201-dangling-reference": ({"ml-project.yaml": spec("run: tuning/hpo", "run: tuning/hop")}, None),
     "KF202-cycle": ({"ml-project.yaml": spec("{name: a, run: training/train}",
