@@ -41,13 +41,15 @@ def _export(stack: Any, resources: list[Any], folder: Path) -> str:
         path = folder / (group or "core") / f"{r.kind.lower()}_{version}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(found.schema))
-    return str(folder) + "/{{ if .Group }}{{ .Group }}{{ else }}core{{ end }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json"
+    group = "{{ if .Group }}{{ .Group }}{{ else }}core{{ end }}"
+    return f"{folder}/{group}/{{{{ .ResourceKind }}}}_{{{{ .ResourceAPIVersion }}}}.json"
 
 
 def run(quick: bool) -> list[dict[str, Any]]:
-    from kfconf.build import build_project
+    from kfconf.build import build_project, outcheck
     from kfconf.build.emit import dump_stream
-    from kfconf.build.outcheck import check_resources
+
+    check_resources = outcheck.check_resources
 
     n = 20 if quick else 200
     reps = 2 if quick else 5
@@ -83,7 +85,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
         rows.append(harness.not_run("check vs kubeconform", "no kubeconform from scripts/controlplane.sh peers"))
     else:
         root = workspace.scratch(f"kubeconform-{n}")
-        runs = []
+        runs: list[list[str | Path]] = []
         for name, res in sorted(by_stack.items()):
             location = _export(stacks[name], res, root / "schemas" / name)
             docs = root / "docs" / name
