@@ -41,11 +41,13 @@ def merge(
                 out.pop(k, None)
                 base_src.drop_under((*path, k))
                 continue
-            if k in out:
-                out[k], d = merge(out[k], base_src, v, upper_src, (*path, k), (*upath, k))
+            if k in out or isinstance(v, dict | list):
+                # a list or mapping new to the base still merges, so `name: "*"` and `$patch` apply to nothing
+                below = out[k] if k in out else type(v)()
+                out[k], d = merge(below, base_src, v, upper_src, (*path, k), (*upath, k))
                 diags.extend(d)
             else:
-                out[k] = _strip(v)
+                out[k] = v
                 base_src.graft((*path, k), upper_src, (*upath, k))
         if (*upath,) in upper_src.by_path:
             base_src.by_path.setdefault(path, upper_src.by_path[upath])
