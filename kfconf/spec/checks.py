@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,9 +53,11 @@ def image_check(project: Project, path: PathT, ref: str | None, known: dict[str,
     if "/" in ref or ":" in ref or "@" in ref:
         return
     names = sorted({*project.model.spec.images, *(known or {})})
-    yield Diagnostic("KF201", f"expected a named image ({', '.join(names) or 'none defined'}) or a full image "
-                     f"reference, got {ref!r}", project.loc(path), path,
-                     hint="define it under spec.images or write the full reference, e.g. ghcr.io/org/img:tag")
+    close = difflib.get_close_matches(ref, names, n=1)
+    yield Diagnostic("KF201", f"expected a named image or a full image reference, got {ref!r}", project.loc(path),
+                     path, hint=f"did you mean '{close[0]}'?" if close else
+                     f"named images: {', '.join(names) or 'none'}; or write a full reference, e.g. "
+                     "ghcr.io/org/img:tag")
 
 
 def cron_check(project: Project, path: PathT, schedule: str | None) -> Iterator[Diagnostic]:
