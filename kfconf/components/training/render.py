@@ -1,0 +1,364 @@
+"""Training → TrainJob (Kubeflow Trainer v2) or PyTorchJob (Training Operator v1, the legacy stack).
+
+The output follows the target API exactly where releases differ: Trainer ≥2.2 takes pod-level changes
+(volumes, placement) as `spec.runtimePatches` and has `activeDeadlineSeconds`; Trainer 2.1 (platform
+26.03) takes them as `spec.podTemplateOverrides` and has no deadline. Objects are plain dicts: the API
+model packages build the same shapes 10-50x slower (see tests/components/test_training.py, which
+cross-checks every body against them and against the stack's CRD schema).
+
+`job_body` is shared with the tuning renderer (the trial template) and the pipelines renderer (a step
+that creates the job), so the three always agree on what a training entry means.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from kfconf.build.context import RenderContext
+from kfconf.components.k8s import GPU, Explain, env_list, pod_placement, resources, scalar, volume, volume_mount
+from kfconf.core.errors import Diagnostic, FindingsError
+from kfconf.core.resource import Resource
+from kfconf.core.source import PathT
+
+TRAINER_GROUP = "trainer.kubeflow.org"
+NODE = "node"
+"""The trainer container (and replicated job) of every built-in runtime."""
+PYTORCH = "pytorch"
+"""The container name the Training Operator v1 requires in a PyTorchJob."""
+PATCH_MANAGER = "kfconf.dev/ml-project"
+"""runtimePatches are keyed by a domain-prefixed manager (webhook rule)."""
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+ANCESTOR = "trainer.kubeflow.org/trainjob-ancestor-step"
+INITIALIZER_VOLUME = "initializer"
+WORKSPACE = "/workspace"
+__all__ = ["GPU", "NODE", "PYTORCH", "Built", "job_body", "render", "render_args", "scalar"]
+
+
+@dataclass
+class Built:
+    """A rendered body, where its fields came from, and anything it needs beside it."""
+
+    body: dict[str, Any]
+    explain: dict[str, str] = field(default_factory=dict)
+    extra: list[tuple[dict[str, Any], dict[str, str]]] = field(default_factory=list)
+
+
+def trainer_settings(ctx: RenderContext) -> dict[str, Any]:
+    return ctx.stack.component("trainer")
+
+
+def is_legacy(ctx: RenderContext) -> bool:
+    return trainer_settings(ctx).get("target", "trainjob") == "pytorchjob"
+
+
+def render_args(args: dict[str, Any] | list[str]) -> list[str]:
+    """`{lr: 0.01, epochs: 5}` → `[--lr, 0.01, --epochs, 5]`; a list passes through unchanged."""
+    if isinstance(args, list):
+        return [str(a) for a in args]
+    out: list[str] = []
+    for key, value in args.items():
+        out += [f"--{key}", scalar(value)]
+    return out
+
+
+def job_body(ctx: RenderContext, job: Any, args: list[str] | None = None) -> Built:
+    """The training workload of `job` for the stack: TrainJob, or PyTorchJob on the legacy stack.
+
+    `args` replaces the rendered args (the tuning renderer passes them with its placeholders)."""
+    base = ctx.project.entry_path("training", job.name)
+    ex = Explain(ctx, base)
+    problems: list[Diagnostic] = []
+    body = (_pytorchjob if is_legacy(ctx) else _trainjob)(ctx, job, base, ex, problems,
+                                                         render_args(job.args) if args is None else args)
+    if problems:
+        raise FindingsError(problems)
+    return body
+
+
+def _unsupported(ctx: RenderContext, problems: list[Diagnostic], path: PathT, what: str) -> None:
+    problems.append(Diagnostic("KF305", f"{what} on stack {ctx.stack.name} "
+                               f"(trainer {trainer_settings(ctx).get('version', '?')})", ctx.loc(path), path))
+
+
+def _metadata(ctx: RenderContext, job: Any, ex: Explain) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": job.name, "namespace": ctx.namespace}
+    ex.spec("metadata.name", "name")
+    if job.queue:
+        meta["labels"] = {QUEUE_LABEL: job.queue}
+        ex.spec(f"metadata.labels.{QUEUE_LABEL}", "queue")
+    return meta
+
+
+def _runtime(ctx: RenderContext, job: Any) -> dict[str, Any]:
+    return ctx.stack.runtime("training", job.runtime) or {}
+
+
+def _jobs(runtime: dict[str, Any]) -> list[str]:
+    return list(runtime.get("jobs") or [NODE])
+
+
+def _trainjob(ctx: RenderContext, job: Any, base: PathT, ex: Explain, problems: list[Diagnostic],
+              args: list[str]) -> Built:
+    settings = trainer_settings(ctx)
+    runtime = _runtime(ctx, job)
+    trainer: dict[str, Any] = {}
+    if job.image:
+        trainer["image"] = ctx.image(job.image)
+        ex.spec("spec.trainer.image", "image")
+    if job.command:
+        trainer["command"] = list(job.command)
+        ex.spec("spec.trainer.command", "command")
+    if args:
+        trainer["args"] = args
+        ex.spec("spec.trainer.args", "args")
+    trainer["numNodes"] = job.nodes
+    ex.spec("spec.trainer.numNodes", "nodes")
+    trainer["numProcPerNode"] = job.procs_per_node
+    ex.spec("spec.trainer.numProcPerNode", "procsPerNode")
+    res = resources(job.resources)
+    if res:
+        trainer["resourcesPerNode"] = res
+        ex.spec("spec.trainer.resourcesPerNode", "resources")
+    if job.env:
+        trainer["env"] = env_list(job.env)
+        for i, name in enumerate(job.env):
+            ex.spec(f"spec.trainer.env[{i}]", "env", name)
+
+    extra: list[tuple[dict[str, Any], dict[str, str]]] = []
+    ref = {"apiGroup": TRAINER_GROUP, "kind": "ClusterTrainingRuntime", "name": job.runtime}
+    jobs = _jobs(runtime)
+    initializer: dict[str, Any] = {}
+    for kind in ("dataset", "model"):
+        init = getattr(job, kind)
+        if init is None:
+            continue
+        one: dict[str, Any] = {"storageUri": init.uri}
+        ex.spec(f"spec.initializer.{kind}.storageUri", kind, "uri")
+        if init.secret:
+            one["secretRef"] = {"name": init.secret}
+            ex.spec(f"spec.initializer.{kind}.secretRef.name", kind, "secret")
+        initializer[kind] = one
+        if f"{kind}-initializer" not in jobs and not runtime.get("deriveInitializers", False):
+            _unsupported(ctx, problems, (*base, kind), f"expected a runtime with a {kind}-initializer job, got "
+                         f"'{job.runtime}', which has none,")
+    missing = [k for k in initializer if f"{k}-initializer" not in jobs]
+    if missing and not problems:
+        derived = derived_runtime(ctx, job, runtime, sorted(initializer))
+        extra.append(derived)
+        ref = {"apiGroup": TRAINER_GROUP, "kind": "TrainingRuntime", "name": derived[0]["metadata"]["name"]}
+        jobs = [j["name"] for j in derived[0]["spec"]["template"]["spec"]["replicatedJobs"]]
+        ex.out["spec.runtimeRef.name"] = f"{ctx.origin((*base, 'runtime'))} (+ initializers: TrainingRuntime " \
+                                         f"{ref['name']})"
+    else:
+        ex.spec("spec.runtimeRef.name", "runtime")
+
+    spec: dict[str, Any] = {"runtimeRef": ref}
+    if initializer:
+        spec["initializer"] = initializer
+    spec["trainer"] = trainer
+    if job.queue:
+        spec["suspend"] = True  # Kueue admits the job by setting suspend to false
+        ex.spec("spec.suspend", "queue")
+    if job.timeout_seconds is not None:
+        if settings.get("activeDeadlineSeconds", True):
+            spec["activeDeadlineSeconds"] = job.timeout_seconds
+            ex.spec("spec.activeDeadlineSeconds", "timeoutSeconds")
+        else:
+            _unsupported(ctx, problems, (*base, "timeoutSeconds"),
+                         "a TrainJob has no activeDeadlineSeconds")
+    if job.placement is not None and job.placement.priority_class:
+        _unsupported(ctx, problems, (*base, "placement", "priorityClass"),
+                     "a TrainJob cannot set a pod priority class (neither runtimePatches nor "
+                     "podTemplateOverrides allow it)")
+    pod_changes = _pod_changes(job, jobs)
+    if pod_changes:
+        if settings.get("runtimePatches", True):
+            spec["runtimePatches"] = [{"manager": PATCH_MANAGER, "trainingRuntimeSpec": {"template": {"spec": {
+                "replicatedJobs": [{"name": name, "template": {"spec": {"template": {"spec": patch}}}}
+                                   for name, patch in pod_changes]}}}}]
+            ex.stack("spec.runtimePatches", "components.trainer.runtimePatches")
+        else:
+            spec["podTemplateOverrides"] = _overrides(pod_changes)
+            ex.stack("spec.podTemplateOverrides", "components.trainer.runtimePatches (false: Trainer 2.1)")
+        if job.volumes:
+            ex.spec("spec.volumes", "volumes")
+        if job.placement is not None:
+            ex.spec("spec.placement", "placement")
+    body = {"apiVersion": settings.get("apiVersion", f"{TRAINER_GROUP}/v1alpha1"), "kind": "TrainJob",
+            "metadata": _metadata(ctx, job, ex), "spec": spec}
+    ex.stack("apiVersion", "components.trainer.apiVersion")
+    return Built(body, ex.out, extra)
+
+
+def _pod_changes(job: Any, jobs: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """Per replicated job, the pod spec fields kfconf changes: placement on every job, volumes where the
+    trainer container runs (the `node` container of `node` and, for MPI runtimes, `launcher`)."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for name in jobs:
+        patch: dict[str, Any] = {}
+        trainer_job = name in (NODE, "launcher")
+        if job.volumes and trainer_job:
+            patch["containers"] = [{"name": NODE, "volumeMounts": [volume_mount(v) for v in job.volumes]}]
+        # a fresh copy per job (bodies share no objects); the priority class is refused before this
+        patch.update({k: v for k, v in pod_placement(job.placement).items() if k != "priorityClassName"})
+        if job.volumes and trainer_job:
+            patch["volumes"] = [volume(v) for v in job.volumes]
+        if patch:
+            out.append((name, patch))
+    return out
+
+
+def _overrides(changes: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Trainer 2.1: one podTemplateOverride per distinct patch, naming every job it targets."""
+    groups: list[tuple[dict[str, Any], list[str]]] = []
+    for name, patch in changes:
+        for existing, names in groups:
+            if existing == patch:
+                names.append(name)
+                break
+        else:
+            groups.append((patch, [name]))
+    return [{"targetJobs": [{"name": n} for n in names], "spec": patch} for patch, names in groups]
+
+
+def derived_runtime(ctx: RenderContext, job: Any, runtime: dict[str, Any], kinds: list[str]
+                    ) -> tuple[dict[str, Any], dict[str, str]]:
+    """A namespaced TrainingRuntime: the stack's single-job runtime plus dataset/model initializer jobs
+    that download into a per-TrainJob volume shared with the trainer, the shape of upstream's torchtune
+    runtimes (JobSet volumeClaimPolicies, Trainer ≥2.2). The Trainer webhook rejects a TrainJob with
+    `initializer.dataset` or `.model` whose runtime has no such job, which the built-in
+    torch-distributed runtime does not have."""
+    settings = trainer_settings(ctx)
+    images = settings.get("initializerImages", {})
+
+    def mount() -> list[dict[str, Any]]:
+        return [{"name": INITIALIZER_VOLUME, "mountPath": WORKSPACE}]
+
+    replicated: list[dict[str, Any]] = []
+    for kind in kinds:
+        name = f"{kind}-initializer"
+        replicated.append({"name": name, "template": {
+            "metadata": {"labels": {ANCESTOR: name}},
+            "spec": {"template": {"spec": {"containers": [
+                {"name": name, "image": images[kind], "volumeMounts": mount()}]}}}}})
+    node: dict[str, Any] = {"name": NODE, "image": runtime["image"], "volumeMounts": mount()}
+    replicated.append({"name": NODE, "dependsOn": [{"name": f"{k}-initializer", "status": "Complete"}
+                                                   for k in kinds],
+                       "template": {"metadata": {"labels": {ANCESTOR: "trainer"}},
+                                    "spec": {"template": {"spec": {"containers": [node]}}}}})
+    policy = runtime.get("policy", runtime.get("framework", "torch"))
+    access = "ReadWriteOnce" if job.nodes == 1 else "ReadWriteMany"  # every node reads the download
+    body = {
+        "apiVersion": settings.get("apiVersion", f"{TRAINER_GROUP}/v1alpha1"),
+        "kind": "TrainingRuntime",
+        "metadata": {"name": f"{job.name}-{job.runtime}", "namespace": ctx.namespace,
+                     "labels": {"trainer.kubeflow.org/framework": runtime.get("framework", "torch")}},
+        "spec": {
+            "mlPolicy": {"numNodes": 1, policy: {}},
+            "template": {"spec": {
+                "volumeClaimPolicies": [{"templates": [{"metadata": {"name": INITIALIZER_VOLUME}, "spec": {
+                    "accessModes": [access],
+                    "resources": {"requests": {"storage": settings.get("initializerStorage", "20Gi")}}}}]}],
+                "replicatedJobs": replicated}},
+        },
+    }
+    base = ctx.project.entry_path("training", job.name)
+    explain = {
+        "metadata.name": ctx.origin((*base, "name")),
+        "spec.mlPolicy": ctx.stack_origin(f"runtimes.training.{job.runtime}"),
+        "spec.template.spec.volumeClaimPolicies": ctx.stack_origin("components.trainer.initializerStorage"),
+        "spec.template.spec.replicatedJobs": ctx.stack_origin("components.trainer.initializerImages"),
+    }
+    for kind in kinds:
+        explain[f"spec.template.spec.replicatedJobs[{kind}-initializer]"] = ctx.origin((*base, kind))
+    return body, explain
+
+
+def _pytorchjob(ctx: RenderContext, job: Any, base: PathT, ex: Explain, problems: list[Diagnostic],
+                args: list[str]) -> Built:
+    """Training Operator v1 (kubeflow.org/v1 PyTorchJob): a Master and nodes-1 Workers, container `pytorch`.
+    Field names follow the kubeflow-training 1.9 SDK models (KubeflowOrgV1PyTorchJob)."""
+    settings = trainer_settings(ctx)
+    runtime = _runtime(ctx, job)
+    for kind in ("dataset", "model"):
+        if getattr(job, kind) is not None:
+            _unsupported(ctx, problems, (*base, kind), "the Training Operator v1 has no initializers:")
+    container: dict[str, Any] = {"name": PYTORCH}
+    if job.image:
+        container["image"] = ctx.image(job.image)
+        ex.spec("spec.pytorchReplicaSpecs.*.template.spec.containers[0].image", "image")
+    elif runtime.get("image"):
+        container["image"] = runtime["image"]
+        ex.stack("spec.pytorchReplicaSpecs.*.template.spec.containers[0].image",
+                 f"runtimes.training.{job.runtime}.image")
+    else:
+        _unsupported(ctx, problems, (*base, "image"), "a PyTorchJob needs an image and the runtime has none")
+    if job.command:
+        container["command"] = list(job.command)
+        ex.spec("spec.pytorchReplicaSpecs.*.template.spec.containers[0].command", "command")
+    if args:
+        container["args"] = args
+        ex.spec("spec.pytorchReplicaSpecs.*.template.spec.containers[0].args", "args")
+    if job.env:
+        container["env"] = env_list(job.env)
+        for i, name in enumerate(job.env):
+            ex.spec(f"spec.pytorchReplicaSpecs.*.template.spec.containers[0].env[{i}]", "env", name)
+    res = resources(job.resources)
+    if res:
+        container["resources"] = res
+        ex.spec("spec.pytorchReplicaSpecs.*.template.spec.containers[0].resources", "resources")
+    if job.volumes:
+        container["volumeMounts"] = [volume_mount(v) for v in job.volumes]
+    pod: dict[str, Any] = {"containers": [container]}
+    if job.volumes:
+        pod["volumes"] = [volume(v) for v in job.volumes]
+        ex.spec("spec.pytorchReplicaSpecs.*.template.spec.volumes", "volumes")
+    if job.placement is not None:
+        pod.update(pod_placement(job.placement))
+        ex.spec("spec.pytorchReplicaSpecs.*.template.spec.placement", "placement")
+
+    def replica(n: int) -> dict[str, Any]:
+        # each replica its own copy: shared objects would become YAML anchors in the output
+        return {"replicas": n, "restartPolicy": "OnFailure", "template": {"spec": copy.deepcopy(pod)}}
+
+    replicas = {"Master": replica(1)}
+    if job.nodes > 1:
+        replicas["Worker"] = replica(job.nodes - 1)
+    ex.spec("spec.pytorchReplicaSpecs", "nodes")
+    spec: dict[str, Any] = {"nprocPerNode": str(job.procs_per_node), "pytorchReplicaSpecs": replicas}
+    ex.spec("spec.nprocPerNode", "procsPerNode")
+    run_policy: dict[str, Any] = {}
+    if job.timeout_seconds is not None:
+        run_policy["activeDeadlineSeconds"] = job.timeout_seconds
+        ex.spec("spec.runPolicy.activeDeadlineSeconds", "timeoutSeconds")
+    if job.queue:
+        run_policy["suspend"] = True
+        ex.spec("spec.runPolicy.suspend", "queue")
+    if run_policy:
+        spec["runPolicy"] = run_policy
+    body = {"apiVersion": settings.get("apiVersion", "kubeflow.org/v1"), "kind": "PyTorchJob",
+            "metadata": _metadata(ctx, job, ex), "spec": spec}
+    ex.stack("apiVersion", "components.trainer.apiVersion")
+    return Built(body, ex.out)
+
+
+def render(ctx: RenderContext) -> Iterator[Resource]:
+    problems: list[Diagnostic] = []
+    for job in ctx.entries():
+        try:
+            built = job_body(ctx, job)
+        except FindingsError as e:
+            problems += e.diagnostics
+            continue
+        for body, explain in built.extra:
+            res = ctx.resource(body, job)
+            res.explain.update(explain)
+            yield res
+        res = ctx.resource(built.body, job)
+        res.explain.update(built.explain)
+        yield res
+    if problems:
+        raise FindingsError(problems)
