@@ -300,8 +300,8 @@ def test_initializer_on_a_runtime_without_one_is_refused(tmp_path: Path) -> None
 def swagger_errors(value: Any, type_name: str, at: str = "") -> list[str]:
     """Walk a body along the openapi_types of the kubeflow-training 1.9 SDK models (and the Kubernetes
     client models they refer to); an unknown key or a wrong scalar type is an error."""
-    import kubernetes.client.models as k8s
     import kubeflow.training.models as kt
+    import kubernetes.client.models as k8s
 
     scalars = {"str": str, "int": int, "bool": bool, "float": (int, float), "object": object}
     if type_name in scalars:
