@@ -52,7 +52,7 @@ def build_project(project_dir: Path, env: str | None = None, stack: str | None =
     if check:
         from kfconf.build.outcheck import check_resources
 
-        problems = check_resources(resources, st)
+        problems = check_resources(resources, st, local_dirs=[project.dir / ".kfconf" / "schemas"])
         if any(d.severity is Severity.ERROR for d in problems):
             raise FindingsError([*diags, *problems])
         diags.extend(problems)

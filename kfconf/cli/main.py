@@ -17,6 +17,7 @@ VERBS: dict[str, str] = {
     "validate": "kfconf.cli.validate",
     "build": "kfconf.cli.build",
     "schema": "kfconf.cli.schema",
+    "schemas": "kfconf.cli.schemas",
 }
 
 
