@@ -17,6 +17,8 @@ VERBS: dict[str, str] = {
     "validate": "kfconf.cli.validate",
     "build": "kfconf.cli.build",
     "schema": "kfconf.cli.schema",
+    "diff": "kfconf.cli.diff",
+    "check": "kfconf.cli.check",
     "schemas": "kfconf.cli.schemas",
 }
 
