@@ -15,6 +15,7 @@ import pytest
 
 from kfconf.build.pipeline import load_project
 from kfconf.components.tuning.rules import experiment_problems
+from kfconf.core.errors import FindingsError
 
 _spec = importlib.util.spec_from_file_location("kfconf_test_training", Path(__file__).with_name("test_training.py"))
 assert _spec is not None and _spec.loader is not None
@@ -241,3 +242,16 @@ def test_health_rules() -> None:
     running = {"spec": {"maxTrialCount": 8}, "status": {"trialsSucceeded": 3, "trialsRunning": 2,
                                                         "conditions": [{"type": "Running", "status": "True"}]}}
     assert exp(running).state == "Progressing" and "3 of 8" in exp(running).message
+
+
+def test_spec_checks_for_webhook_and_service_rules(tmp_path: Path) -> None:
+    """Rules the Katib webhook and suggestion services apply, reported on the spec line before rendering."""
+    spec = PROJECT.replace("ARGS", "{lr: 0.01, epochs: 2, optimizer: sgd, '{x}': 1}").replace(
+        "ALGORITHM", "{name: hyperband, settings: {resource_name: epochs, r_l: 0, eta: 2}}")
+    line = "        optimizer: {type: categorical, values: [sgd, adam]}\n"
+    spec = spec.replace(line, line + "        '{x}': {type: int, min: 1, max: 2}\n")
+    spec += "      earlyStopping: {name: medianstop, settings: {min_trials_required: 0, start_step: 2.5}}\n"
+    with pytest.raises(FindingsError) as e:
+        T.make_project(tmp_path, spec)
+    found = {(d.code, d.path[-1]) for d in e.value.diagnostics}
+    assert {("KF104", "r_l"), ("KF108", "{x}"), ("KF104", "min_trials_required"), ("KF104", "start_step")} <= found

@@ -69,6 +69,8 @@ def _settings(project: Project, base: tuple[Any, ...], algo: str, settings: dict
             yield Diagnostic("KF104", f"expected {key} ≥ 0, got {value!r}", project.loc(p), p)
         if key == "n_population" and (n is None or n < 5):
             yield Diagnostic("KF104", f"expected n_population ≥ 5, got {value!r}", project.loc(p), p)
+        if key in ("r_l", "eta") and (n is None or n <= 0):  # hyperband's service validator
+            yield Diagnostic("KF104", f"expected {key} > 0, got {value!r}", project.loc(p), p)
         if key == "truncation_threshold" and (n is None or not 0 <= n <= 1):
             yield Diagnostic("KF104", f"expected 0 ≤ truncation_threshold ≤ 1, got {value!r}", project.loc(p), p)
         if key == "resource_name" and value not in params:
@@ -99,6 +101,9 @@ def check(project: Project, stack: Stack | None) -> Iterator[Diagnostic]:
         params = job.parameters
         for name, prm in params.items():
             p = (*base, "parameters", name)
+            if "{" in name or "}" in name:  # the webhook: trial parameter names without braces
+                yield Diagnostic("KF108", f"expected a parameter name without '{{' or '}}', got {name!r}",
+                                 project.loc(p), p)
             if prm.type in ("int", "double"):
                 if prm.min is None or prm.max is None:
                     yield Diagnostic("KF102", f"expected min and max for a {prm.type} parameter", project.loc(p), p)
@@ -158,11 +163,18 @@ def check(project: Project, stack: Stack | None) -> Iterator[Diagnostic]:
             yield Diagnostic("KF205", f"expected additional metrics other than the objective "
                              f"'{job.objective.metric}'", project.loc(p), p)
         if job.early_stopping is not None:
-            for key in job.early_stopping.settings:
+            for key, value in job.early_stopping.settings.items():
+                p = (*base, "earlyStopping", "settings", key)
                 if key not in MEDIANSTOP:
-                    p = (*base, "earlyStopping", "settings", key)
                     yield Diagnostic("KF101", f"unknown medianstop setting '{key}'", project.loc(p), p,
                                      hint=f"medianstop takes: {', '.join(sorted(MEDIANSTOP))}")
+                    continue
+                # the medianstop service: min_trials_required > 0, start_step ≥ 1 (whole numbers)
+                least = 1
+                n = _num(value)
+                if n is None or not float(n).is_integer() or n < least:
+                    yield Diagnostic("KF104", f"expected a whole number ≥ {least} for {key}, got {value!r}",
+                                     project.loc(p), p)
         trial = project.entry(job.trial)
         if trial is None:
             continue
