@@ -2,9 +2,10 @@
 
 The output follows the target API exactly where releases differ: Trainer ≥2.2 takes pod-level changes
 (volumes, placement) as `spec.runtimePatches` and has `activeDeadlineSeconds`; Trainer 2.1 (platform
-26.03) takes them as `spec.podTemplateOverrides` and has no deadline. Objects are plain dicts: the API
-model packages build the same shapes 10-50x slower (see tests/components/test_training.py, which
-cross-checks every body against them and against the stack's CRD schema).
+26.03) takes them as `spec.podTemplateOverrides` and has no deadline. Objects are plain dicts: a
+round trip through `kubeflow-trainer-api`'s pydantic TrainJob costs ~7x the whole dict rendering
+(measured 1.1 ms vs 0.16 ms per churn TrainJob), and build speed is benchmarked; the tests cross-check
+every body against those models and against the stack's CRD schema instead.
 
 `job_body` is shared with the tuning renderer (the trial template) and the pipelines renderer (a step
 that creates the job), so the three always agree on what a training entry means.
