@@ -42,8 +42,8 @@ def tree(repo: Path, ref: str = "main") -> dict[str, str]:
     """path → content of every file on `ref` (one `git cat-file --batch` for all blobs)."""
     entries = [line.split("\t", 1) for line in git("--git-dir", str(repo), "ls-tree", "-r", ref).splitlines()]
     shas = [meta.split()[2] for meta, _ in entries]
-    raw = subprocess.run(["git", "--git-dir", str(repo), "cat-file", "--batch"], input=("\n".join(shas) + "\n").encode(),
-                         capture_output=True, check=True).stdout
+    raw = subprocess.run(["git", "--git-dir", str(repo), "cat-file", "--batch"],
+                         input=("\n".join(shas) + "\n").encode(), capture_output=True, check=True).stdout
     out: dict[str, str] = {}
     pos = 0
     for _, name in entries:
@@ -235,7 +235,8 @@ PUBLISHER = """
 import sys
 from pathlib import Path
 from kfconf.gitops.publish import SourceInfo, publish
-repo, path, value, push, cache, n = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "push", sys.argv[5], int(sys.argv[6])
+repo, path, value, mode, cache, n = sys.argv[1:7]
+push, n = mode == "push", int(n)
 src = SourceInfo("src", "a" * 40, False, "p", "e", "s")
 files = {f"team/configmap.c{i}.yaml": f"kind: ConfigMap\\nmetadata:\\n  name: c{i}\\ndata:\\n  v: '{value}'\\n"
          for i in range(n)}
