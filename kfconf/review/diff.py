@@ -263,10 +263,12 @@ class _Differ:
                     self.emit((*segs, (label, str(name))), "remove", item, None)
             return
         if not any(isinstance(x, dict | list) for x in (*a, *b)):
-            if len(a) == len(b) and sum(not _same(x, y) for x, y in zip(a, b, strict=True)) * 2 <= len(a):
-                for i, (x, y) in enumerate(zip(a, b, strict=True)):  # a few items of a long list changed
-                    if not _same(x, y):
-                        self.emit((*segs, i), "change", x, y)
+            pairs = [(i, x, y) for i, (x, y) in enumerate(zip(a, b, strict=False)) if not _same(x, y)]
+            docs = all(isinstance(x, str) and isinstance(y, str) and _json_doc(x) is not None
+                       and _json_doc(y) is not None for _, x, y in pairs)
+            if len(a) == len(b) and (len(pairs) * 2 <= len(a) or docs):
+                for i, x, y in pairs:  # a few items of a long list changed, or JSON documents inside
+                    self.walk(x, y, (*segs, i))
             else:
                 self.emit(segs, "change", a, b)  # args, command: one readable before → after
             return

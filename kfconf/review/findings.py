@@ -139,38 +139,46 @@ def render_github(report: CheckReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _case(suite: ET.Element, name: str, classname: str, hits: list[Reported], rid: str) -> bool:
+    """A test case; failed when one of HITS is an error. Returns whether it failed."""
+    case = ET.SubElement(suite, "testcase", name=name, classname=classname)
+    errors = [h for h in hits if h.finding.severity is Severity.ERROR]
+    if errors:
+        first = errors[0].finding
+        if first.loc:
+            case.set("file", first.loc.file)
+            case.set("line", str(first.loc.line))
+        fail = ET.SubElement(case, "failure", message=first.message, type=rid)
+        fail.text = "\n".join(f"{h.finding.loc}: {h.finding.message}" if h.finding.loc else h.finding.message
+                              for h in errors)
+    elif hits:
+        ET.SubElement(case, "system-out").text = "\n".join(
+            f"{h.finding.severity.value}: {h.finding.loc}: {h.finding.message}" for h in hits)
+    return bool(errors)
+
+
 def render_junit(report: CheckReport) -> str:
-    """One test suite per project, one test case per (rule, environment); a finding is a failure."""
+    """One test suite per project; per environment a `validate` case and one case per rule that ran there."""
     root = ET.Element("testsuites", name="kfconf check")
-    by_project: dict[str, list[tuple[str, str, str]]] = {}
+    names = {info.id: info.name for info in report.rules}
+    by_project: dict[str, list[tuple[str, str]]] = {}
     for name, folder, env in report.checked:
-        by_project.setdefault(folder, []).append((name, folder, env))
+        by_project.setdefault(folder, []).append((name, env))
     total = failures = 0
     for folder, items in by_project.items():
-        suite = ET.SubElement(root, "testsuite", name=f"{items[0][0]} ({folder})")
+        project = items[0][0]
+        suite = ET.SubElement(root, "testsuite", name=f"{project} ({folder})")
         n = f = 0
-        for _, _, env in items:
-            for info in report.rules:
-                if info.name in ("validate", "policy") and not _hits(report.findings, folder, env, info.id):
-                    continue
-                case = ET.SubElement(suite, "testcase", name=f"{info.id} {info.name} [{env}]",
-                                     classname=f"kfconf.{items[0][0]}.{env}")
+        for _, env in items:
+            ran = report.evaluated.get((folder, env), [])
+            here = [r for r in report.findings if r.project_path == folder and env in r.envs]
+            validation = [r for r in here if rule_id(r) not in ran]
+            f += _case(suite, f"validate [{env}]", f"kfconf.{project}.{env}", validation, "validate")
+            n += 1
+            for rid in ran:
+                f += _case(suite, f"{rid} {names.get(rid, rid)} [{env}]", f"kfconf.{project}.{env}",
+                           [r for r in here if rule_id(r) == rid], rid)
                 n += 1
-                hits = _hits(report.findings, folder, env, info.id)
-                errors = [h for h in hits if h.finding.severity is Severity.ERROR]
-                if errors:
-                    f += 1
-                    first = errors[0].finding
-                    if first.loc:
-                        case.set("file", first.loc.file)
-                        case.set("line", str(first.loc.line))
-                    fail = ET.SubElement(case, "failure", message=first.message, type=info.id)
-                    fail.text = "\n".join(f"{h.finding.loc}: {h.finding.message}" if h.finding.loc
-                                          else h.finding.message for h in errors)
-                elif hits:
-                    out = ET.SubElement(case, "system-out")
-                    out.text = "\n".join(f"{h.finding.severity.value}: {h.finding.loc}: {h.finding.message}"
-                                         for h in hits)
         suite.set("tests", str(n))
         suite.set("failures", str(f))
         suite.set("errors", "0")
@@ -178,28 +186,19 @@ def render_junit(report: CheckReport) -> str:
         failures += f
     policy_hits = [r for r in report.findings if not r.project]
     if policy_hits:
-        suite = ET.SubElement(root, "testsuite", name=f"policy ({report.policy_file})", tests=str(len(policy_hits)),
-                              failures=str(sum(h.finding.severity is Severity.ERROR for h in policy_hits)),
-                              errors="0")
-        for h in policy_hits:
-            case = ET.SubElement(suite, "testcase", name=f"{h.finding.code} {h.finding.rule}",
-                                 classname="kfconf.policy")
-            if h.finding.loc:
-                case.set("file", h.finding.loc.file)
-                case.set("line", str(h.finding.loc.line))
-            if h.finding.severity is Severity.ERROR:
-                ET.SubElement(case, "failure", message=h.finding.message, type=h.finding.code).text = str(h.finding.loc)
-                failures += 1
-            total += 1
+        suite = ET.SubElement(root, "testsuite", name=f"policy ({report.policy_file})")
+        f = sum(_case(suite, f"{h.finding.code} {h.finding.rule}", "kfconf.policy", [h], h.finding.code)
+                for h in policy_hits)
+        suite.set("tests", str(len(policy_hits)))
+        suite.set("failures", str(f))
+        suite.set("errors", "0")
+        total += len(policy_hits)
+        failures += f
     root.set("tests", str(total))
     root.set("failures", str(failures))
     root.set("errors", "0")
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
-
-
-def _hits(findings: list[Reported], folder: str, env: str, rid: str) -> list[Reported]:
-    return [r for r in findings if r.project_path == folder and env in r.envs and rule_id(r) == rid]
 
 
 def render(report: CheckReport, fmt: str) -> str:

@@ -453,24 +453,24 @@ def load_policy(path: Path, cwd: Path | None = None) -> Policy:
 
 # -------------------------------------------------------------------------------------- evaluation
 
+_EXPLAINED = re.compile(r"^([^\s:]+\.ya?ml):([0-9]+)")
+
+
 def _explain_loc(ctx: RuleContext, r: Resource, segs: PathT) -> Loc | None:
     """The spec line of a generated field, from the renderer's --explain record (longest matching prefix)."""
-    from kfconf.review.diff import fmt_segs
-
-    text = fmt_segs(tuple(s for s in segs if isinstance(s, str | int)))
+    text = "".join(f"[{s}]" if isinstance(s, int) else ("." if i else "") + str(s) for i, s in enumerate(segs))
     best = ""
     for key in r.explain:
         if (text == key or text.startswith(key + ".") or text.startswith(key + "[")) and len(key) > len(best):
             best = key
-    where = r.explain.get(best, "") if best else ""
-    file, _, line = where.rpartition(":")
-    if not file or not line.isdigit() or " " in file:
+    m = _EXPLAINED.match(r.explain.get(best, "")) if best else None
+    if m is None:
         return None
     spec_file = ctx.project.spec_file
     prefix = spec_file[: -len("ml-project.yaml")] if spec_file.endswith("ml-project.yaml") else ""
-    shown = prefix + file
-    cols = sorted(loc.col for loc in ctx.project.source.by_path.values() if loc.file == shown and loc.line == int(line))
-    return Loc(shown, int(line), cols[0] if cols else 1)
+    shown, line = prefix + m.group(1), int(m.group(2))
+    cols = sorted(loc.col for loc in ctx.project.source.by_path.values() if loc.file == shown and loc.line == line)
+    return Loc(shown, line, cols[0] if cols else 1)
 
 
 def _custom_message(rule: CustomRule, where: str, value: Any, present: bool) -> str:
@@ -542,6 +542,8 @@ class CheckReport:
     """(project name, project folder, environment) pairs that were checked."""
     rules: list[RuleInfo]
     policy_file: str | None = None
+    evaluated: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    """(project folder, environment) → ids of the rules that ran there (none when the build failed)."""
 
     @property
     def errors(self) -> list[Reported]:
@@ -587,6 +589,7 @@ def run_checks(projects: list[Path], policy: Policy, envs: list[str | None] | No
     raw: list[tuple[Finding, str, str, str, str | None]] = []
     checked: list[tuple[str, str, str]] = []
     used: set[int] = set()
+    evaluated: dict[tuple[str, str], list[str]] = {}
     seen_codes: dict[str, RuleInfo] = {}
     for project_dir in projects:
         folder = _display(project_dir, cwd)
@@ -612,17 +615,20 @@ def run_checks(projects: list[Path], policy: Policy, envs: list[str | None] | No
                 seen_codes.setdefault(d.code, RuleInfo(d.code, "validate", CODES.get(d.code, d.code), d.severity))
                 found.append(Finding(d.code, "validate", d.message, d.loc, d.path, d.severity, hint=d.hint))
             production = env_name in policy.production
+            ran = evaluated.setdefault((folder, env_name), [])
             for rule in RULES:
                 cfg = policy.config(rule.code, rule.options, env_name)
                 if not cfg.enabled or (rule.production_only and not production):
                     continue
+                ran.append(rule.code)
                 ctx = RuleContext(result.project, result.stack, env, result.resources, production, cfg.options)
                 for f in rule.fn(ctx):
-                    found.append(_with_severity(f, cfg.severity))
+                    found.append(_with_severity(f, cfg.severity or rule.severity))
             for custom in policy.custom:
                 cfg = policy.config(custom.id, {}, env_name)
                 if not cfg.enabled or (custom.environments is not None and env_name not in custom.environments):
                     continue
+                ran.append(custom.id)
                 ctx = RuleContext(result.project, result.stack, env, result.resources, production)
                 for f in eval_custom(custom, ctx):
                     found.append(_with_severity(f, cfg.severity))
@@ -654,7 +660,7 @@ def run_checks(projects: list[Path], policy: Policy, envs: list[str | None] | No
               for code in ("KF503", "KF504")]
     rules += sorted(seen_codes.values(), key=lambda r: r.id)
     return CheckReport([r for r in reported if not r.exemption], [r for r in reported if r.exemption],
-                       checked, rules, policy.file)
+                       checked, rules, policy.file, evaluated)
 
 
 def _with_severity(f: Finding, severity: Severity | None) -> Finding:
