@@ -4,8 +4,9 @@ Renderers fill `Resource.explain` (field path in the body → "ml-project.yaml:3
 "overlays/prod.yaml:12", "stack kubeflow-latest: …" or "default"). The YAML printed is exactly
 what the build emits (same dumper); a comment goes at the end of the line where the field's key
 (or list item) starts. Labels and annotations that post-processing adds say "kfconf". Keys may be
-written `a.b[0].c` or `a.b.0.c`; a key with dots of its own (a label, a ConfigMap file name) is
-matched as written.
+written `a.b[0].c` or `a.b.0.c`, name a list item by its name (`replicatedJobs[node]`), or point into
+a value (`env.CONFIG.uri` comments the env var CONFIG); a key with dots of its own (a label, a
+ConfigMap file name) is matched as written.
 """
 
 from __future__ import annotations
@@ -50,20 +51,76 @@ def _lines(node: yaml.Node, path: PathT = ()) -> Iterator[tuple[int, PathT]]:
             yield from _lines(v, p)
 
 
+def _segments(key: str) -> list[str | int]:
+    """'a.b[0].c' / 'a.b.0.c' / 'jobs[node]' → parts; a digit part is a list index."""
+    out: list[str | int] = []
+    for part in key.replace("[", ".").replace("]", "").split("."):
+        if part:
+            out.append(int(part) if part.isdigit() else part)
+    return out
+
+
+def resolve(body: Any, key: str) -> PathT | None:
+    """The body path an explain key names, or None.
+
+    Besides plain paths, a list item may be named by its `name` (`replicatedJobs[node]`, `env.LR`), and
+    a key that continues into a value (`env.CONFIG.model.uri`, inside the JSON text of an env var)
+    stops at the value it points into."""
+    node, path = body, []
+    named = False
+    for seg in _segments(key):
+        if isinstance(node, list):
+            if isinstance(seg, int) and 0 <= seg < len(node):
+                node, named = node[seg], False
+                path.append(seg)
+                continue
+            hit = next((i for i, v in enumerate(node) if isinstance(v, dict) and v.get("name") == seg), None)
+            if hit is None:
+                return None
+            node, named = node[hit], True
+            path.append(hit)
+        elif isinstance(node, dict):
+            if seg in node:
+                node, named = node[seg], False
+                path.append(seg)
+            elif str(seg) in node:
+                node, named = node[str(seg)], False
+                path.append(str(seg))
+            elif named and isinstance(node.get("value"), str):
+                path.append("value")
+                break
+            else:
+                return None
+        else:
+            break  # into a scalar's content
+    return tuple(path)
+
+
+def _notes(r: Resource, known: dict[str, PathT]) -> dict[PathT, str]:
+    """Body path → where its value came from, for every explain key that names a field."""
+    out: dict[PathT, list[str]] = {}
+    for key, src in sorted(r.explain.items()):
+        p = known.get(key) or resolve(r.body, key)
+        if p is not None and src not in out.setdefault(p, []):
+            out[p].append(src)
+    return {p: "; ".join(v) for p, v in out.items()}
+
+
 def explain_resource(r: Resource) -> str:
     text = dump(r.body)
     root = yaml.compose(text, Loader=_Loader)
     by_line: dict[int, list[PathT]] = {}
+    known: dict[str, PathT] = {}
     for at, p in _lines(root) if root is not None else ():
         by_line.setdefault(at, []).append(p)
-    lookup: dict[str, str] = dict(r.explain)
+        for spelling in _spellings(p):
+            known.setdefault(spelling, p)
+    notes = _notes(r, known)
     out = []
     for n, line in enumerate(text.splitlines()):
         note = None
         for p in sorted(by_line.get(n, ()), key=len, reverse=True):  # the most specific field first
-            note = next((lookup[s] for s in _spellings(p) if s in lookup), None)
-            if note is None and p in ADDED_BY_KFCONF:
-                note = "kfconf"
+            note = notes.get(p) or ("kfconf" if p in ADDED_BY_KFCONF else None)
             if note is not None:
                 break
         out.append(f"{line}  # {note}" if note else line)
@@ -87,4 +144,4 @@ def unmatched_keys(r: Resource) -> list[str]:
     text = dump(r.body)
     root = yaml.compose(text, Loader=_Loader)
     known = {s for _, p in (_lines(root) if root is not None else ()) for s in _spellings(p)}
-    return sorted(k for k in r.explain if k not in known)
+    return sorted(k for k in r.explain if k not in known and resolve(r.body, k) is None)

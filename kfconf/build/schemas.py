@@ -43,7 +43,8 @@ class KindSchema:
     @property
     def schema(self) -> dict[str, Any]:
         """A self-contained draft-07 schema: the version's root with the file's shared definitions."""
-        return {**self.doc["versions"][self.version]["schema"], "definitions": self.doc.get("definitions", {})}
+        return {"$schema": "http://json-schema.org/draft-07/schema#", **self.doc["versions"][self.version]["schema"],
+                "definitions": self.doc.get("definitions", {})}
 
     @property
     def rules(self) -> list[dict[str, Any]]:

@@ -252,6 +252,8 @@ def crd_kind_file(crd: dict[str, Any], meta_defs: dict[str, Json], *, release: s
         root = convert_openapi(schema, lifted, [], ref=lambda r: "#/definitions/" + r)
         props = root.setdefault("properties", {})
         props["metadata"] = {"$ref": f"#/definitions/{OBJECT_META}"}
+        props.setdefault("apiVersion", {"type": "string"})  # every object has them, listed in its CRD or not
+        props.setdefault("kind", {"type": "string"})
         props.pop("status", None)  # the server ignores status on create; a manifest has none
         root["required"] = sorted({*root.get("required", []), "apiVersion", "kind", "metadata"} - {"status"})
         roots[v["name"]] = root

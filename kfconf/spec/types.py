@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -71,7 +71,9 @@ def _ref(value: str) -> str:
 
 
 Name = Annotated[str, AfterValidator(_dns_label)]
-Quantity = Annotated[str, BeforeValidator(_quantity)]
+# Numbers are quantities too (`cpu: 4`): the editor schema must say so, since the validator converts them.
+Quantity = Annotated[str, BeforeValidator(_quantity),
+                     WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}]})]
 SparkMemory = Annotated[str, BeforeValidator(_spark_memory)]
 Email = Annotated[str, AfterValidator(_email)]
 Ref = Annotated[str, AfterValidator(_ref)]
