@@ -20,6 +20,8 @@ VERBS: dict[str, str] = {
     "diff": "kfconf.cli.diff",
     "check": "kfconf.cli.check",
     "schemas": "kfconf.cli.schemas",
+    "run": "kfconf.cli.run",
+    "registry": "kfconf.cli.registry",
 }
 
 
