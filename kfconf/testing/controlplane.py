@@ -34,6 +34,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,17 +120,36 @@ def ensure_binaries(script: Path, mode: str = "controlplane", timeout: float = 3
     env.setdefault("ETCD_VERSION", ETCD_VERSION)
     env.setdefault("KUSTOMIZE_VERSION", KUSTOMIZE_VERSION)
     env.setdefault("KUBECONFORM_VERSION", KUBECONFORM_VERSION)
-    proc = subprocess.run(
+    # stream the build log to stderr (a cold build takes minutes) and keep its tail for the error
+    tail: deque[str] = deque(maxlen=80)
+    stdout = ""
+    with subprocess.Popen(
         ["bash", str(script), mode],
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise BinariesMissing(f"{script} {mode} failed (exit {proc.returncode}):\n{proc.stderr[-6000:]}")
-    paths = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+        start_new_session=True,  # its own process group: on timeout/interrupt the go builds go too
+    ) as proc:
+        assert proc.stderr is not None and proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        try:
+            for line in proc.stderr:
+                tail.append(line)
+                sys.stderr.write(line)
+                if time.monotonic() > deadline:
+                    tail.append(f"timed out after {timeout:.0f} s\n")
+                    break
+            else:
+                stdout = proc.stdout.read()
+        finally:
+            if proc.poll() is None and (time.monotonic() > deadline or sys.exc_info()[0] is not None):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)  # the group of the script we started
+        rc = proc.wait()
+    if rc != 0:
+        raise BinariesMissing(f"{script} {mode} failed (exit {rc}):\n{''.join(tail)}")
+    paths = dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line)
     out = {n: Path(paths[n]) if n in paths else binary_path(n) for n in names}
     for n, p in out.items():
         if not os.access(p, os.X_OK):
@@ -488,11 +508,14 @@ def _rss_kib(pid: int) -> int | None:
     return None
 
 
-def _tail(path: Path, n: int = 40) -> str:
+def _tail(path: Path, n: int = 40, offset: int = 0) -> str:
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+        with open(path, "rb") as f:
+            f.seek(offset)
+            text = f.read().decode(errors="replace")
     except OSError:
         return "(no log)"
+    return "\n".join(text.splitlines()[-n:])
 
 
 class ControlPlaneError(RuntimeError):
@@ -669,7 +692,7 @@ class ControlPlane:
         t0 = time.monotonic()
         self._stop_proc(self.apiserver)
         self.apiserver = None
-        self._start_apiserver(timeout=timeout)
+        self._start_apiserver(timeout=timeout, keep_port=True)
         self._resource_cache.clear()
         return time.monotonic() - t0
 
@@ -683,7 +706,7 @@ class ControlPlane:
     def start_apiserver_again(self, timeout: float | None = None) -> None:
         if self.apiserver is not None and self.apiserver.poll() is None:
             return
-        self._start_apiserver(timeout=timeout)
+        self._start_apiserver(timeout=timeout, keep_port=True)
         self._resource_cache.clear()
 
     # -- etcd -------------------------------------------------------------------------------------
@@ -778,20 +801,25 @@ class ControlPlane:
             *self.extra_apiserver_args,
         ]
 
-    def _start_apiserver(self, timeout: float | None = None) -> None:
+    def _start_apiserver(self, timeout: float | None = None, keep_port: bool = False) -> None:
+        """Start kube-apiserver and wait for the authenticated /readyz. On a first start a port taken
+        meanwhile is replaced by another; on a restart (``keep_port``) the same port is retried."""
         timeout = self.startup_timeout if timeout is None else timeout
-        last = ""
+        last, status = "", "not started"
         for attempt in range(3):
-            if attempt:  # the port was taken between free_port() and bind: pick another
+            if attempt and not keep_port:  # the port was taken between free_port() and bind
                 self.api_port = free_port()
+            elif attempt:
+                time.sleep(1.0)
+            offset = self.apiserver_log.stat().st_size if self.apiserver_log.exists() else 0
             self.apiserver = self._spawn(self._apiserver_argv(), self.apiserver_log)
             status = self._wait_ready(self.apiserver, timeout)
             if status == "ready":
                 return
-            last = _tail(self.apiserver_log)
             self._stop_proc(self.apiserver)
             self.apiserver = None
-            if "address already in use" not in last or self.workdir is None:
+            last = _tail(self.apiserver_log, offset=offset)
+            if "address already in use" not in last:
                 break
         raise ControlPlaneError(
             f"kube-apiserver not ready within {timeout:.0f} s ({status}); log tail "
@@ -899,6 +927,35 @@ class ControlPlane:
             cache=self._resource_cache if client is None else None,
             warnings=warnings,
         )
+
+    def delete(self, obj: Mapping[str, Any], *, wait: float = 30.0, namespace: str | None = None) -> bool:
+        """Delete ``obj`` (as admin, Background propagation) and wait until it is gone; False if it was
+        not there. No controller-manager runs: dependents are not garbage-collected, and a namespace
+        would stay Terminating forever — delete the objects, not their namespace."""
+        from kubernetes.client.exceptions import ApiException
+
+        client = self._admin()
+        meta = obj.get("metadata") or {}
+        res = resolve_resource(client, str(obj["apiVersion"]), str(obj["kind"]), self._resource_cache)
+        path = res.path(str(meta["name"]), meta.get("namespace") or namespace)
+        call = dict(header_params={"Accept": "application/json"}, auth_settings=["BearerToken"],
+                    response_type="object", _return_http_data_only=True)
+        try:
+            client.call_api(path, "DELETE", query_params=[("propagationPolicy", "Background")], **call)
+        except ApiException as e:
+            if e.status == 404:
+                return False
+            raise
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                client.call_api(path, "GET", **call)
+            except ApiException as e:
+                if e.status == 404:
+                    return True
+                raise
+            time.sleep(0.1)
+        raise ControlPlaneError(f"{object_ref(obj)} still exists {wait:.0f} s after DELETE (finalizers?)")
 
     def new_namespace(self, prefix: str = "test") -> str:
         """Create (as admin) a fresh namespace ``<prefix>-<random>`` and return its name."""

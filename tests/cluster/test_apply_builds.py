@@ -81,18 +81,29 @@ def test_build_output_is_accepted_by_the_api_server(
 
     failures: list[str] = []
     warnings: list[str] = []
-    for phase, dry_run in (("dryRun=All", True), ("apply", False)):
-        for body in bodies:
-            try:
-                answer = plane.apply(body, dry_run=dry_run, field_manager=FIELD_MANAGER, warnings=warnings)
-            except ApplyError as e:
-                failures.append(f"[{phase}] {e}")
-                continue
-            meta = answer.get("metadata") or {}
-            if not dry_run and not meta.get("uid"):
-                failures.append(f"[{phase}] {body['kind']} {meta.get('name')}: stored object has no uid")
-        if failures:  # no real apply after a failed dry run
-            break
+    stored: list[dict[str, Any]] = []
+    try:
+        for phase, dry_run in (("dryRun=All", True), ("apply", False)):
+            for body in bodies:
+                try:
+                    answer = plane.apply(body, dry_run=dry_run, field_manager=FIELD_MANAGER, warnings=warnings)
+                except ApplyError as e:
+                    failures.append(f"[{phase}] {e}")
+                    continue
+                meta = answer.get("metadata") or {}
+                if not dry_run:
+                    stored.append(body)
+                    if not meta.get("uid"):
+                        failures.append(f"[{phase}] {body['kind']} {meta.get('name')}: stored without a uid")
+            if failures:  # no real apply after a failed dry run
+                break
+    finally:
+        # every case is a fresh install: environments share namespaces and names, so what this case
+        # stored would turn the next case's apply into an update (immutable fields …). Namespaces stay:
+        # without a controller-manager they would never finish terminating.
+        for body in reversed(stored):
+            if body["kind"] not in ("Namespace", "CustomResourceDefinition"):
+                plane.delete(body)
 
     if warnings:
         print(f"\n{stack} {project_dir.name} {env or 'base'}: API server warnings:\n  " + "\n  ".join(warnings))
