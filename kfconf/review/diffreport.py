@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from kfconf.review.compare import DiffReport, Section
 from kfconf.review.diff import FieldChange, ResourceChange
-from kfconf.review.impact import Demand, Impact
+from kfconf.review.impact import Demand
 from kfconf.review.quantity import fmt_cpu, fmt_gpu, fmt_memory
 
 COMMENT_LIMIT = 65_536
@@ -58,17 +59,68 @@ def change_lines(c: ResourceChange) -> list[str]:
     return [line for f in c.fields for line in field_lines(f)]
 
 
-def _delta(a: Demand, b: Demand, fmt: Callable[[Any], str], attr: str) -> tuple[str, str, str]:
+def _cell(a: Demand, b: Demand, attr: str, fmt: Callable[[Any], str]) -> str:
     x, y = getattr(a, attr), getattr(b, attr)
+    if x == y:
+        return fmt(x)
     d = y - x
-    sign = "+" if d > 0 else ""
-    return fmt(x), fmt(y), (f"{sign}{fmt(d)}" if d else "±0")
+    return f"{fmt(x)} → {fmt(y)} ({'+' if d > 0 else ''}{fmt(d)})"
 
 
-def demand_rows(imp: Impact) -> list[tuple[str, str, str, str]]:
-    return [("GPUs", *_delta(imp.before, imp.after, fmt_gpu, "gpu")),
-            ("CPU (cores)", *_delta(imp.before, imp.after, fmt_cpu, "cpu")),
-            ("memory", *_delta(imp.before, imp.after, fmt_memory, "memory"))]
+@dataclass
+class Event:
+    kind: str
+    """rollout | replace | traffic | replicas | added | removed"""
+    subject: str
+    """the resource id"""
+    text: str
+    where: list[str] = field(default_factory=list)
+    """the sections (project · environment) it happens in"""
+
+
+@dataclass
+class Summary:
+    demand: list[tuple[str, Demand, Demand]]
+    """(section label, requested before, after) for each section whose requests changed"""
+    events: list[Event]
+
+    def of(self, kind: str) -> list[Event]:
+        return [e for e in self.events if e.kind == kind]
+
+
+def summarize(report: DiffReport) -> Summary:
+    """The impact of each section; one event however many environments it happens in."""
+    many_projects = len({s.path for s in report.changed}) > 1
+
+    def label(s: Section) -> str:
+        return f"{s.project} · {s.env_name}" if many_projects else s.env_name
+
+    demand = [(label(s), s.impact.before, s.impact.after) for s in report.changed if s.impact.before != s.impact.after]
+    events: dict[tuple[str, str, str, str], Event] = {}
+
+    def add(s: Section, kind: str, subject: str, text: str) -> None:
+        key = (s.path, kind, subject, text)
+        if key not in events:
+            events[key] = Event(kind, subject, text)
+        events[key].where.append(label(s))
+
+    for s in report.changed:
+        imp = s.impact
+        for tr in imp.traffic:
+            add(s, "rollout" if tr.rollout else "traffic", tr.id, tr.describe())
+        for rid, path, why in imp.replaced:
+            add(s, "replace", rid, f"{path}: {why}")
+        for r in imp.replicas:
+            add(s, "replicas", r.id, f"{r.path}: {r.before} → {r.after}")
+        for rid in imp.added:
+            add(s, "added", rid, "")
+        for rid in imp.removed:
+            add(s, "removed", rid, "")
+    return Summary(demand, list(events.values()))
+
+
+def _where(e: Event) -> str:
+    return f" ({', '.join(e.where)})"
 
 
 def _capped(items: list[str], fmt: Callable[[str], str] = str) -> str:
@@ -108,32 +160,35 @@ def render_text(report: DiffReport, color: bool = False) -> str:
     b, h = _revs(report)
     out = [p(f"kfconf diff: {_headline(report)}", "1"), f"  base {b} → head {h}",
            f"  {len(report.affected)} of {report.projects} project(s) affected by the change"]
-    imp = report.impact
     if report.changed:
+        sm = summarize(report)
+        if sm.demand:
+            out.append("")
+            out.append("Requested when every workload runs at full parallelism:")
+            out.append(f"  {'':<24} {'GPUs':<16} {'CPU (cores)':<22} memory")
+            for name, was, now in sm.demand[:LIST_LIMIT]:
+                out.append(f"  {name:<24} {_cell(was, now, 'gpu', fmt_gpu):<16} {_cell(was, now, 'cpu', fmt_cpu):<22} "
+                           f"{_cell(was, now, 'memory', fmt_memory)}")
         out.append("")
-        out.append("Requested when every workload runs at full parallelism:")
-        for name, x, y, d in demand_rows(imp):
-            out.append(f"  {name:<12} {x:>10} → {y:<10} ({d})")
-        for t in imp.rollouts:
-            out.append(p(f"ROLLOUT  {t.id}: {t.describe()}", "1;35"))
-        for t in imp.traffic:
-            if not t.rollout:
-                out.append(f"traffic  {t.id}: {t.describe()}")
-        for rid, path, why in imp.replaced:
-            out.append(p(f"REPLACE  {rid}: {path} ({why}); the syncer deletes and recreates it", "1;31"))
-        for r in imp.replicas:
-            out.append(f"{r.what:<8} {r.id}: {r.path}: {r.before} → {r.after}")
-        if imp.added:
-            out.append(p(f"added    {_capped(imp.added)}", "32"))
-        if imp.removed:
-            out.append(p(f"removed  {_capped(imp.removed)}", "31"))
+        for e in sm.of("rollout"):
+            out.append(p(f"ROLLOUT  {e.subject}: {e.text}{_where(e)}", "1;35"))
+        for e in sm.of("traffic"):
+            out.append(f"traffic  {e.subject}: {e.text}{_where(e)}")
+        for e in sm.of("replace")[:LIST_LIMIT]:
+            out.append(p(f"REPLACE  {e.subject}: {e.text}; the syncer deletes and recreates it{_where(e)}", "1;31"))
+        for e in sm.of("replicas")[:LIST_LIMIT]:
+            out.append(f"replicas {e.subject}: {e.text}{_where(e)}")
+        for e in sm.of("added")[:LIST_LIMIT]:
+            out.append(p(f"added    {e.subject}{_where(e)}", "32"))
+        for e in sm.of("removed")[:LIST_LIMIT]:
+            out.append(p(f"removed  {e.subject}{_where(e)}", "31"))
     for s in report.sections:
         if not (s.changes or s.errors):
             continue
         out.append("")
         out.append(p(f"== {s.title}" + (f" [{s.note}]" if s.note else ""), "1"))
-        for e in s.errors:
-            out.append(p(e, "31"))
+        for err in s.errors:
+            out.append(p(err, "31"))
         for c in s.changes:
             where = f"  {c.origin}" if c.origin else ""
             flag = f" [new version of {c.previous}]" if c.previous else " [replace]" if c.replace else ""
@@ -153,41 +208,52 @@ def _md_code(text: str) -> str:
 
 def _md_header(report: DiffReport) -> str:
     b, h = _revs(report)
-    imp = report.impact
     out = [f"### kfconf diff: {_headline(report)}",
            f"base {_md_code(b)} → head {_md_code(h)} · {len(report.affected)} of {report.projects} "
            "project(s) affected by the change", ""]
     if report.changed:
-        out += ["| requested (all workloads at full parallelism) | before | after | change |",
-                "|---|---:|---:|---:|"]
-        for name, x, y, d in demand_rows(imp):
-            out.append(f"| {name} | {x} | {y} | {'**' + d + '**' if d != '±0' else d} |")
-        out.append("")
-        for t in imp.rollouts:
-            out += ["> [!WARNING]", f"> **Rollout**: {_md_code(t.id)} {t.describe()}", ""]
-        if imp.replaced:
+        sm = summarize(report)
+        if sm.demand:
+            out += ["| requested (all workloads at full parallelism) | GPUs | CPU (cores) | memory |",
+                    "|---|---:|---:|---:|"]
+            for name, a, c in sm.demand[:LIST_LIMIT]:
+                out.append(f"| {name} | {_md_cell(a, c, 'gpu', fmt_gpu)} | {_md_cell(a, c, 'cpu', fmt_cpu)} | "
+                           f"{_md_cell(a, c, 'memory', fmt_memory)} |")
+            if len(sm.demand) > LIST_LIMIT:
+                out.append(f"| … and {len(sm.demand) - LIST_LIMIT} more | | | |")
+            out.append("")
+        for e in sm.of("rollout"):
+            out += ["> [!WARNING]", f"> **Rollout**: {_md_code(e.subject)} {e.text}{_where(e)}", ""]
+        replaced = sm.of("replace")
+        if replaced:
             out.append("> [!CAUTION]")
             out.append("> **Replace**: these changes touch immutable fields; the syncer deletes and recreates "
                        "the resource (a running job restarts from scratch)")
-            for rid, path, why in imp.replaced[:LIST_LIMIT]:
-                out.append(f"> - {_md_code(rid)} {_md_code(path)}: {why}")
-            if len(imp.replaced) > LIST_LIMIT:
-                out.append(f"> - … and {len(imp.replaced) - LIST_LIMIT} more")
+            for e in replaced[:LIST_LIMIT]:
+                path, _, why = e.text.partition(": ")
+                out.append(f"> - {_md_code(e.subject)} {_md_code(path)}: {why}{_where(e)}")
+            if len(replaced) > LIST_LIMIT:
+                out.append(f"> - … and {len(replaced) - LIST_LIMIT} more")
             out.append("")
-        for t in imp.traffic:
-            if not t.rollout:
-                out.append(f"- **Traffic**: {_md_code(t.id)} {t.describe()}")
-        for r in imp.replicas[:LIST_LIMIT]:
-            out.append(f"- **{r.what.capitalize()}**: {_md_code(r.id)} {_md_code(r.path)}: {r.before} → {r.after}")
-        if imp.added:
-            out.append(f"- **Added**: {_capped(imp.added, _md_code)}")
-        if imp.removed:
-            out.append(f"- **Removed**: {_capped(imp.removed, _md_code)}")
+        for kind, title in (("traffic", "Traffic"), ("replicas", "Replicas")):
+            for e in sm.of(kind)[:LIST_LIMIT]:
+                out.append(f"- **{title}**: {_md_code(e.subject)} {e.text}{_where(e)}")
+        for kind, title in (("added", "Added"), ("removed", "Removed")):
+            items = sm.of(kind)
+            if items:
+                shown = ", ".join(f"{_md_code(e.subject)}{_where(e)}" for e in items[:LIST_LIMIT])
+                more = f" … and {len(items) - LIST_LIMIT} more" if len(items) > LIST_LIMIT else ""
+                out.append(f"- **{title}**: {shown}{more}")
         out.append("")
     for s in report.failed:
         out.append(f"**Could not render {s.title}**:")
         out += ["```", *s.errors[:50], "```", ""]
     return "\n".join(out)
+
+
+def _md_cell(a: Demand, b: Demand, attr: str, fmt: Callable[[Any], str]) -> str:
+    text = _cell(a, b, attr, fmt)
+    return f"**{text}**" if getattr(a, attr) != getattr(b, attr) else text
 
 
 def _md_section_title(s: Section) -> str:
