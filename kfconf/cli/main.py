@@ -22,6 +22,10 @@ VERBS: dict[str, str] = {
     "schemas": "kfconf.cli.schemas",
     "run": "kfconf.cli.run",
     "registry": "kfconf.cli.registry",
+    "publish": "kfconf.cli.publish",
+    "sync": "kfconf.cli.sync",
+    "status": "kfconf.cli.status",
+    "syncer": "kfconf.cli.syncer",
 }
 
 

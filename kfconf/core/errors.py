@@ -78,6 +78,10 @@ CODES: dict[str, str] = {
     "KF603": "tenant lockdown refused an object",
     "KF604": "missing CRD on the cluster",
     "KF605": "field manager conflict",
+    "KF606": "commit not signed by an allowed key",
+    "KF607": "object exists and is not managed by kfconf",
+    "KF608": "live object drifted from git",
+    "KF609": "source is empty: refusing to prune everything",
     # local run
     "KF701": "local run failed",
     "KF702": "no local equivalent",

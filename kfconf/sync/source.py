@@ -1,0 +1,218 @@
+"""Where the syncer's desired state comes from: one folder of one branch of a git repository.
+
+The repository (a path or URL) is fetched into a private bare cache; manifests are read straight from
+the commit's tree (no checkout, no work tree), so a half-finished fetch or a concurrent publish can
+never show the syncer a mix of two commits. Optionally the commit must carry a good signature by a
+key in a given keyring before anything is read from it (git verify-commit with a throw-away GNUPGHOME
+that holds only the allowed keys).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from kfconf.core.errors import Diagnostic, ExternalError, FindingsError, UsageError
+from kfconf.core.source import Loc
+
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+SKIP_FILES = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomization"})
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    body: dict[str, Any]
+    loc: Loc
+    """The file (repository-relative) and line where the document starts."""
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    url: str
+    branch: str
+    commit: str
+
+    def __str__(self) -> str:
+        return f"{self.branch}@sha1:{self.commit}"
+
+
+def _git(args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None,
+         timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0", **(env or {})}
+    try:
+        return subprocess.run(["git", *args], cwd=cwd, env=full_env, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+    except FileNotFoundError as e:
+        raise ExternalError("git is not installed") from e
+    except subprocess.TimeoutExpired as e:
+        raise ExternalError(f"git {args[0]} timed out after {timeout:.0f} s") from e
+
+
+def normalize_url(url: str) -> str:
+    """A local path becomes absolute (so the cache key is stable); anything with a scheme stays."""
+    if "://" in url or (":" in url and not url.startswith(("/", ".")) and "@" in url.split(":")[0]):
+        return url
+    path = Path(url).expanduser().resolve()
+    if not path.exists():
+        raise UsageError(f"--repo {url}: no such repository")
+    return str(path)
+
+
+@dataclass
+class GitSource:
+    url: str
+    branch: str
+    path: str
+    cache_dir: Path
+    verify_keys: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.url = normalize_url(self.url)
+        self.path = str(PurePosixPath(self.path.strip("/") or "."))
+        if ".." in PurePosixPath(self.path).parts:
+            raise UsageError(f"--path {self.path}: must stay inside the repository")
+
+    @property
+    def mirror(self) -> Path:
+        return self.cache_dir / (hashlib.sha256(self.url.encode()).hexdigest()[:16] + ".git")
+
+    def _ensure_mirror(self) -> None:
+        if (self.mirror / "HEAD").exists():
+            return
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".init-", dir=self.cache_dir))
+        p = _git(["init", "--bare", "-q", str(tmp)])
+        if p.returncode:
+            raise ExternalError(f"git init failed: {p.stderr.strip()}")
+        try:
+            os.rename(tmp, self.mirror)  # atomic: a concurrent syncer sharing the cache wins or we do
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def fetch(self) -> Revision:
+        """Fetch the branch; the commit it points at now."""
+        self._ensure_mirror()
+        ref = f"refs/kfconf/{self.branch}"
+        p = _git(["fetch", "--quiet", "--no-tags", "--force", self.url, f"+refs/heads/{self.branch}:{ref}"],
+                 cwd=self.mirror)
+        if p.returncode:
+            msg = p.stderr.strip().splitlines()[-1] if p.stderr.strip() else f"exit {p.returncode}"
+            raise ExternalError(f"cannot fetch branch {self.branch} of {self.url}: {msg}")
+        sha = _git(["rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=self.mirror).stdout.strip()
+        return Revision(self.url, self.branch, sha)
+
+    def verify(self, rev: Revision) -> None:
+        """Refuse (KF606) unless the commit has a good signature by a key in `verify_keys`."""
+        if self.verify_keys is None:
+            return
+        if shutil.which("gpg") is None:
+            raise ExternalError("commit verification needs gpg, which is not installed; refusing to sync")
+        keys = Path(self.verify_keys)
+        if not keys.is_file():
+            raise UsageError(f"--verify-key {keys}: no such file")
+        home = Path(tempfile.mkdtemp(prefix="kfconf-gnupg-"))
+        try:
+            home.chmod(0o700)
+            imp = subprocess.run(["gpg", "--batch", "--quiet", "--homedir", str(home), "--import", str(keys)],
+                                 capture_output=True, text=True, timeout=60, check=False)
+            if imp.returncode:
+                raise UsageError(f"--verify-key {keys}: gpg cannot import it: {imp.stderr.strip()[-300:]}")
+            p = _git(["-c", "gpg.program=gpg", "verify-commit", "--raw", rev.commit], cwd=self.mirror,
+                     env={"GNUPGHOME": str(home)})
+        finally:
+            if shutil.which("gpgconf"):  # stop any agent gpg started for this throw-away home
+                subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], capture_output=True,
+                               timeout=30, check=False)
+            shutil.rmtree(home, ignore_errors=True)
+        if p.returncode:
+            raise FindingsError([Diagnostic("KF606", f"commit {rev.commit[:12]} of {rev.branch} is not signed by an "
+                                                     f"allowed key: {_why(p.stderr)}; nothing applied")])
+
+    def manifests(self, rev: Revision) -> list[Manifest]:
+        """Every YAML document under the folder at `rev` (kustomization files skipped)."""
+        import git
+
+        repo = git.Repo(self.mirror)
+        try:
+            tree = repo.commit(rev.commit).tree
+            if self.path != ".":
+                try:
+                    tree = tree / self.path
+                except KeyError:
+                    raise FindingsError([Diagnostic(
+                        "KF602", f"folder {self.path} does not exist in {rev}; nothing applied, nothing pruned")])
+            if tree.type != "tree":
+                raise FindingsError([Diagnostic("KF602", f"{self.path} is a file in {rev}, expected a folder")])
+            out: list[Manifest] = []
+            for blob in _blobs(tree):
+                out.extend(parse_documents(blob.data_stream.read(), blob.path))
+            return out
+        finally:
+            repo.close()
+
+
+_WHY = (("BADSIG", "bad signature by {}"), ("NO_PUBKEY", "signed by key {}, which is not in the allowed keyring"),
+        ("EXPKEYSIG", "signed by expired key {}"), ("REVKEYSIG", "signed by revoked key {}"),
+        ("EXPSIG", "expired signature by {}"), ("ERRSIG", "signature cannot be checked (key {})"))
+
+
+def _why(stderr: str) -> str:
+    """Reason from gpg's machine-readable status lines (git verify-commit --raw)."""
+    status = {ln.split()[1]: ln.split()[2:] for ln in stderr.splitlines()
+              if ln.startswith("[GNUPG:] ") and len(ln.split()) > 1}
+    for word, text in _WHY:
+        if word in status:
+            return text.format(status[word][0] if status[word] else "?")
+    return "the commit is not signed" if not status else "gpg did not accept the signature"
+
+
+def _blobs(tree: Any) -> Iterator[Any]:
+    for item in sorted(tree.traverse(), key=lambda b: b.path):
+        if item.type == "blob" and item.name.endswith(MANIFEST_SUFFIXES) and item.name not in SKIP_FILES:
+            yield item
+
+
+def parse_documents(raw: bytes, file: str) -> list[Manifest]:
+    """The YAML documents of one file, each with its start line; a broken file is a finding, not a crash."""
+    import yaml
+
+    try:
+        from yaml import CSafeLoader as Loader
+    except ImportError:  # pragma: no cover
+        from yaml import SafeLoader as Loader  # type: ignore[assignment]
+
+    out: list[Manifest] = []
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FindingsError([Diagnostic("KF004", "file is not valid UTF-8 text", Loc(file, 1, 1))])
+    loader = Loader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            loc = Loc(file, node.start_mark.line + 1, node.start_mark.column + 1)
+            doc = loader.construct_document(node)
+            if doc is None:
+                continue
+            meta = doc.get("metadata") if isinstance(doc, dict) else None
+            if not isinstance(doc, dict) or not doc.get("apiVersion") or not doc.get("kind") \
+                    or not isinstance(meta, dict) or not meta.get("name"):
+                raise FindingsError([Diagnostic("KF006", "expected a Kubernetes object with apiVersion, kind and "
+                                                         "metadata.name", loc)])
+            out.append(Manifest(doc, loc))
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        loc = Loc(file, mark.line + 1, mark.column + 1) if mark else Loc(file, 1, 1)
+        raise FindingsError([Diagnostic("KF001", str(e.problem or e), loc)])
+    finally:
+        loader.dispose()
+    return out
