@@ -61,10 +61,8 @@ def check_one(r: Resource, body: dict[str, Any], stack: Stack, schemas: SchemaSe
                 yield "KF401", prefix, "more schema errors not shown", Severity.ERROR
                 break
             yield "KF401", (*prefix, *path), msg, Severity.ERROR
-        for path, msg in rules_cel.list_map_violations(ks.list_maps, body):
-            yield "KF401", (*prefix, *path), msg, Severity.ERROR
-        for path, msg in rules_cel.cel_violations(ks.rules, body):
-            yield "KF402", (*prefix, *path), msg, Severity.ERROR
+        for code, path, msg in _rules(ks).violations(body):
+            yield code, (*prefix, *path), msg, Severity.ERROR
     nested = r if not prefix else Resource(body=body, origin=r.origin)
     for path, msg in rules_webhook.check(nested, ctx, body):
         if prefix and path[:2] == ("metadata", "name"):
@@ -74,6 +72,16 @@ def check_one(r: Resource, body: dict[str, Any], stack: Stack, schemas: SchemaSe
         trial = _at(body, TRIAL_SPEC)
         if isinstance(trial, dict) and "kind" in trial:
             yield from _check_trial(r, trial, stack, schemas, ctx, missing)
+
+
+_RULES: dict[tuple[str, str], rules_cel.Rules] = {}
+
+
+def _rules(ks: KindSchema) -> rules_cel.Rules:
+    k = (ks.key, ks.version)
+    if k not in _RULES:
+        _RULES[k] = rules_cel.Rules(ks.rules, ks.list_maps)
+    return _RULES[k]
 
 
 def _check_trial(r: Resource, trial: dict[str, Any], stack: Stack, schemas: SchemaSet,

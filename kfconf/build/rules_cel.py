@@ -13,6 +13,7 @@ evaluate is a violation, as it is for the API server.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
@@ -58,45 +59,110 @@ def _field_path(fp: str | None) -> PathT:
     return tuple(out)
 
 
-def cel_violations(rules: list[dict[str, Any]], body: Any) -> Iterator[tuple[PathT, str]]:
-    for r in rules:
-        try:
-            prog = _program(r["rule"])
-        except Exception as e:  # a rule this CEL cannot parse is not ours to fail on; it is reported once
-            yield (), f"CEL rule {r['rule']!r} could not be compiled here ({type(e).__name__}); not checked"
+CEL_METHODS = frozenset({"all", "exists", "exists_one", "filter", "map", "size", "contains", "startsWith",
+                         "endsWith", "matches", "lowerAscii", "upperAscii", "split", "join", "indexOf"})
+
+
+@cache
+def _fields_used(rule: str) -> frozenset[str] | None:
+    """The fields of `self` a rule reads, when it reads `self` only as `self.FIELD`; else None.
+
+    Converting a value to CEL costs in proportion to its size, and a rule on a whole object (the
+    TrainJob name rule) needs only its metadata: such a rule gets only the fields it names."""
+    names = re.findall(r"\bself\.([A-Za-z_]\w*)", rule)
+    bare = re.search(r"\bself\b(?!\.[A-Za-z_])", rule)
+    if bare or not names or CEL_METHODS.intersection(names):
+        return None
+    return frozenset(names)
+
+
+class Rules:
+    """A kind's CEL rules and list-map keys, arranged as a tree of paths so that one walk of an object
+    reaches every node any rule applies to."""
+
+    def __init__(self, rules: list[dict[str, Any]], list_maps: list[dict[str, Any]]) -> None:
+        self.tree: dict[str, Any] = {}
+        for r in rules:
+            self._at(r["path"]).setdefault("", []).append(("cel", r))
+        for lm in list_maps:
+            self._at(lm["path"]).setdefault("", []).append(("listmap", lm))
+
+    def _at(self, path: list[str]) -> dict[str, Any]:
+        node = self.tree
+        for part in path:
+            node = node.setdefault("/" + part, {})
+        return node
+
+    def violations(self, body: Any) -> Iterator[tuple[str, PathT, str]]:
+        """(code, path, message): KF401 for list-map keys (structural), KF402 for CEL rules."""
+        yield from self._walk(self.tree, body, ())
+
+    def _walk(self, tree: dict[str, Any], value: Any, at: PathT) -> Iterator[tuple[str, PathT, str]]:
+        for key, sub in tree.items():
+            if key == "":
+                for what, spec in sub:
+                    if what == "cel":
+                        for path, msg in _cel_one(spec, value, at):
+                            yield "KF402", path, msg
+                    else:
+                        for path, msg in _list_map_one(spec["keys"], value, at):
+                            yield "KF401", path, msg
+            elif key == "/*":
+                if isinstance(value, list):
+                    for i, v in enumerate(value):
+                        yield from self._walk(sub, v, (*at, i))
+                elif isinstance(value, dict):
+                    for k in sorted(value):
+                        yield from self._walk(sub, value[k], (*at, k))
+            elif isinstance(value, dict) and key[1:] in value:
+                yield from self._walk(sub, value[key[1:]], (*at, key[1:]))
+
+
+def _cel_one(r: dict[str, Any], value: Any, at: PathT) -> Iterator[tuple[PathT, str]]:
+    try:
+        prog = _program(r["rule"])
+    except Exception as e:  # a rule this CEL cannot parse is not ours to fail on; it is reported
+        yield at, f"CEL rule {r['rule']!r} could not be compiled here ({type(e).__name__}); not checked"
+        return
+    fields = _fields_used(r["rule"])
+    arg = {k: value[k] for k in fields if k in value} if fields is not None and isinstance(value, dict) else value
+    try:
+        ok, err = prog.execute({"self": arg}), ""
+    except Exception as e:
+        ok, err = False, str(e).split(":")[0]
+    if ok is True:
+        return
+    msg = r.get("message") or f"failed rule: {r['rule']}"
+    if "messageExpression" in r:
+        with contextlib.suppress(Exception):  # the static message stands in
+            msg = str(_program(r["messageExpression"]).execute({"self": value}))
+    if err:
+        msg += f" (rule could not be evaluated: {err})"
+    yield (*at, *_field_path(r.get("fieldPath"))), f"{msg} [CEL: {r['rule']}]"
+
+
+def _list_map_one(keys: list[str], items: Any, at: PathT) -> Iterator[tuple[PathT, str]]:
+    """`x-kubernetes-list-type: map`: the key fields of the items must be unique."""
+    if not isinstance(items, list):
+        return
+    seen: dict[tuple[Any, ...], int] = {}
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
             continue
-        for path, value in nodes_at(body, list(r["path"])):
-            try:
-                ok = prog.execute({"self": value})
-                err = ""
-            except Exception as e:
-                ok, err = False, str(e).split(":")[0]
-            if ok is True:
-                continue
-            msg = r.get("message") or f"failed rule: {r['rule']}"
-            if "messageExpression" in r:
-                with contextlib.suppress(Exception):  # the static message stands in
-                    msg = str(_program(r["messageExpression"]).execute({"self": value}))
-            if err:
-                msg += f" (rule could not be evaluated: {err})"
-            yield (*path, *_field_path(r.get("fieldPath"))), f"{msg} [CEL: {r['rule']}]"
+        k = tuple(item.get(x) for x in keys)
+        if k in seen:
+            shown = ", ".join(f"{x}={describe(v)}" for x, v in zip(keys, k, strict=True))
+            yield (*at, i), f"expected unique entries by {', '.join(keys)}, got a second {shown} (first at [{seen[k]}])"
+        else:
+            seen[k] = i
+
+
+def cel_violations(rules: list[dict[str, Any]], body: Any) -> Iterator[tuple[PathT, str]]:
+    for code, path, msg in Rules(rules, []).violations(body):
+        if code == "KF402":
+            yield path, msg
 
 
 def list_map_violations(list_maps: list[dict[str, Any]], body: Any) -> Iterator[tuple[PathT, str]]:
-    """`x-kubernetes-list-type: map`: the key fields of the items must be unique."""
-    for lm in list_maps:
-        keys = lm["keys"]
-        for path, items in nodes_at(body, list(lm["path"])):
-            if not isinstance(items, list):
-                continue
-            seen: dict[tuple[Any, ...], int] = {}
-            for i, item in enumerate(items):
-                if not isinstance(item, dict):
-                    continue
-                k = tuple(item.get(x) for x in keys)
-                if k in seen:
-                    shown = ", ".join(f"{x}={describe(v)}" for x, v in zip(keys, k, strict=True))
-                    yield (*path, i), f"expected unique entries by {', '.join(keys)}, got a second {shown} " \
-                                      f"(first at [{seen[k]}])"
-                else:
-                    seen[k] = i
+    for _, path, msg in Rules([], list_maps).violations(body):
+        yield path, msg

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from kfconf.core.resource import Resource
@@ -76,6 +77,7 @@ DNS1035_KINDS = frozenset({"Service"})
 PATH_SEGMENT_KINDS = frozenset({"Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"})
 
 
+@lru_cache(maxsize=4096)
 def _qualified_key(key: str) -> str | None:
     prefix, slash, name = key.rpartition("/")
     if slash and (not prefix or len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix)):
@@ -83,6 +85,11 @@ def _qualified_key(key: str) -> str | None:
     if not name or len(name) > 63 or not QUALIFIED_NAME.match(name):
         return "name part must be ≤ 63 alphanumeric characters, '-', '_' or '.', starting and ending alphanumeric"
     return None
+
+
+@lru_cache(maxsize=4096)
+def _label_value_ok(v: str) -> bool:
+    return len(v) <= 63 and LABEL_VALUE.match(v) is not None
 
 
 def object_meta(body: dict[str, Any], ctx: RuleContext) -> Iterator[Finding]:
@@ -105,7 +112,7 @@ def object_meta(body: dict[str, Any], ctx: RuleContext) -> Iterator[Finding]:
         why = _qualified_key(str(k))
         if why:
             yield ("metadata", "labels", k), f"invalid label key: {why}"
-        if not isinstance(v, str) or len(v) > 63 or not LABEL_VALUE.match(v):
+        if not (isinstance(v, str) and _label_value_ok(v)):
             yield ("metadata", "labels", k), f"expected a label value (≤ 63 alphanumeric characters, '-', '_' or " \
                                              f"'.', starting and ending alphanumeric), got {describe(v)}"
     total = 0

@@ -41,6 +41,10 @@ DROP = frozenset({"description", "example", "examples", "default", "title", "ext
 INT_BOUNDS = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 DEDUP_MIN_CHARS = 300
+HOIST_MIN_CHARS = 1500
+"""A large subtree gets its own definition even when used once: fastjsonschema then generates one small
+function for it, and its generated code evaluates `locals()` for every $ref call, which costs in
+proportion to the locals of the calling function (tens of µs in one giant root function)."""
 
 
 def _type_of(node: dict[str, Any]) -> str | None:
@@ -189,34 +193,55 @@ def _canon(node: Json) -> str:
     return json.dumps(node, sort_keys=True, separators=(",", ":"))
 
 
+SUBSCHEMA_MAPS = ("properties", "patternProperties", "definitions")
+SUBSCHEMAS = ("items", "additionalProperties", "not")
+SUBSCHEMA_LISTS = ("anyOf", "allOf", "oneOf")
+
+
+def _map_schema(node: Json, fn: Callable[[Json], Json]) -> Json:
+    """A schema node with `fn` applied to each of its direct subschemas (and nothing else)."""
+    out: dict[str, Any] = {}
+    for k, v in node.items():
+        if k in SUBSCHEMA_MAPS and isinstance(v, dict):
+            out[k] = {n: fn(s) for n, s in v.items()}
+        elif k in SUBSCHEMAS and isinstance(v, dict):
+            out[k] = fn(v)
+        elif k in SUBSCHEMA_LISTS and isinstance(v, list):
+            out[k] = [fn(b) for b in v]
+        else:
+            out[k] = v
+    return out
+
+
 def share_subtrees(roots: dict[str, Json], definitions: dict[str, Json]) -> tuple[dict[str, Json], dict[str, Json]]:
-    """Replace identical large subtrees (in all roots and definitions) by refs to one shared definition."""
+    """Replace identical large object schemas (in all roots and definitions) by refs to one shared
+    definition, and give every very large one a definition of its own (see HOIST_MIN_CHARS)."""
     counts: Counter[str] = Counter()
 
-    def count(node: Json) -> None:
+    def is_object(node: Json) -> bool:
+        return isinstance(node, dict) and (node.get("type") == "object" or "properties" in node)
+
+    def count(node: Json) -> Json:
         if isinstance(node, dict):
-            for v in node.values():
-                count(v)
-            if node.get("type") == "object" or "properties" in node:
+            _map_schema(node, count)
+            if is_object(node):
                 c = _canon(node)
                 if len(c) >= DEDUP_MIN_CHARS:
                     counts[c] += 1
-        elif isinstance(node, list):
-            for v in node:
-                count(v)
+        return node
 
     for r in (*roots.values(), *definitions.values()):
         count(r)
     shared: dict[str, Json] = {}
 
     def rebuild(node: Json, top: bool = False) -> Json:
-        if isinstance(node, list):
-            return [rebuild(v) for v in node]
         if not isinstance(node, dict):
             return node
-        c = _canon(node) if not top else ""
-        out = {k: (rebuild(v) if k not in ("enum", "required") else v) for k, v in node.items()}
-        if c and counts.get(c, 0) >= 2:
+        out = _map_schema(node, rebuild)
+        if top or not is_object(node):
+            return out
+        c = _canon(node)
+        if counts.get(c, 0) >= 2 or len(c) >= HOIST_MIN_CHARS:
             key = "s" + hashlib.sha256(c.encode()).hexdigest()[:12]
             shared.setdefault(key, out)
             return {"$ref": f"#/definitions/{key}"}
