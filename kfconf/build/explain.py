@@ -66,7 +66,8 @@ def resolve(body: Any, key: str) -> PathT | None:
     Besides plain paths, a list item may be named by its `name` (`replicatedJobs[node]`, `env.LR`), and
     a key that continues into a value (`env.CONFIG.model.uri`, inside the JSON text of an env var)
     stops at the value it points into."""
-    node, path = body, []
+    node: Any = body
+    path: list[str | int] = []
     named = False
     for seg in _segments(key):
         if isinstance(node, list):
