@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kfconf.build.context import RenderContext
 from kfconf.build.postprocess import postprocess
@@ -15,6 +16,9 @@ from kfconf.spec.project import Project
 from kfconf.spec.stacks import Stack
 from kfconf.spec.validate import validate
 
+if TYPE_CHECKING:
+    from kfconf.build.cache import BuildCache
+
 
 @dataclass
 class BuildResult:
@@ -24,6 +28,9 @@ class BuildResult:
     resources: list[Resource]
     diagnostics: list[Diagnostic] = field(default_factory=list)
     inputs: list[Path] = field(default_factory=list)
+    files: dict[str, str] | None = None
+    """The emitted tree (emit.render_tree) when the build went through a cache; None otherwise."""
+    cached: bool = False
 
 
 def load_project(project_dir: Path, env: str | None = None, stack: str | None = None,
@@ -45,7 +52,12 @@ def render(project: Project, stack: Stack) -> list[Resource]:
 
 
 def build_project(project_dir: Path, env: str | None = None, stack: str | None = None,
-                  cwd: Path | None = None, check: bool = True) -> BuildResult:
+                  cwd: Path | None = None, check: bool = True, cache: BuildCache | None = None) -> BuildResult:
+    """With a cache, an unchanged project returns its emitted tree without being loaded or rendered."""
+    if cache is not None:
+        from kfconf.build.cache import cached_build
+
+        return cached_build(cache, project_dir, env, stack, cwd, check)
     project, st, inputs = load_project(project_dir, env, stack, cwd)
     resources = postprocess(project, st, render(project, st))
     diags = list(project.diagnostics)
