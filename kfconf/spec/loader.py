@@ -23,6 +23,34 @@ try:  # the C composer; the pure-Python one is a slow but correct fallback
 except ImportError:  # pragma: no cover - libyaml is in every PyYAML wheel we install
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
+_RESOLVED: dict[str, str] = {}
+
+
+class _Composer(_Loader):
+    """libyaml's composer, with PyYAML's tag resolution memoised: the C composer asks Python for the tag of
+    every scalar, and for a plain scalar the answer depends only on its text (SafeLoader has no path
+    resolvers), so the result is the same, found once per distinct text instead of by regex each time."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is not ScalarNode or not implicit[0] or self.yaml_path_resolvers:
+            return super().resolve(kind, value, implicit)
+        tag = _RESOLVED.get(value)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(_RESOLVED) > 100_000:  # bounded: hostile input can hold many distinct scalars
+                _RESOLVED.clear()
+            _RESOLVED[value] = tag
+        return tag
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        if self.yaml_path_resolvers:
+            super().descend_resolver(current_node, current_index)
+
+    def ascend_resolver(self) -> None:
+        if self.yaml_path_resolvers:
+            super().ascend_resolver()
+
+
 MAX_BYTES = 4 * 1024 * 1024  # a spec or overlay is a few KiB; anything this large is a mistake or an attack
 MAX_DEPTH = 64
 MAX_NODES = 200_000  # counted after alias expansion: stops "billion laughs"
@@ -167,7 +195,7 @@ def parse(text: str, file: str) -> Document:
                         Loc(file, 1, 1))]
         )
     walker = _Walker(file)
-    loader = _Loader(text)
+    loader = _Composer(text)
     try:
         root = loader.get_single_node()
         if root is None:
