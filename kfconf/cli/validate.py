@@ -29,9 +29,10 @@ def validate_project(project_dir: Path, envs: list[str] | None, cwd: Path) -> li
     except FindingsError as e:
         return e.diagnostics
     out: dict[tuple[object, ...], Diagnostic] = {}
+    overlays: dict[Path, Any] = {}
     for env in [None, *(envs if envs is not None else environments(project_dir))]:
         try:
-            resolved = resolve(project_dir, env, cwd, spec=doc)
+            resolved = resolve(project_dir, env, cwd, spec=doc, overlays=overlays)
             _, _, diags = validate(resolved.data, resolved.source, project_dir, shown, env,
                                    loaded=resolved.diagnostics)
         except FindingsError as e:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -72,11 +73,17 @@ def cron_check(project: Project, path: PathT, schedule: str | None) -> Iterator[
                          project.loc(path), path)
 
 
+@lru_cache(maxsize=1024)
+def _real(folder: Path) -> Path:
+    """A project folder's real path: resolved once per folder, not once per file the spec names."""
+    return folder.resolve()
+
+
 def project_file(project: Project, path: PathT, rel: str, must_exist: bool = True) -> Iterator[Diagnostic]:
     """A file the spec names must stay inside the project folder (no ../, absolute paths or symlinks out)."""
     if "://" in rel:
         return
-    root = project.dir.resolve()
+    root = _real(project.dir)
     candidate = Path(rel)
     target = (root / candidate).resolve()
     if candidate.is_absolute() or not target.is_relative_to(root):

@@ -74,8 +74,11 @@ def _check_overlay(doc: Document) -> list[Diagnostic]:
 
 
 def resolve(project_dir: Path, env: str | None = None, cwd: Path | None = None,
-            spec: Document | None = None) -> Resolved:
-    """Load the spec and merge the environment's overlay chain onto it."""
+            spec: Document | None = None, overlays: dict[Path, Document] | None = None) -> Resolved:
+    """Load the spec and merge the environment's overlay chain onto it.
+
+    `overlays`, when given, keeps the overlay files already parsed (merging never changes them), so
+    resolving every environment of a project parses a shared parent such as staging.yaml once."""
     spec_path = project_dir / SPEC_FILE
     doc = spec or load(spec_path, _display(spec_path, cwd))
     data, source = doc.data, doc.source.copy()
@@ -119,7 +122,11 @@ def resolve(project_dir: Path, env: str | None = None, cwd: Path | None = None,
                                         hint=f"did you mean '{close[0]}'?" if close else
                                         f"create overlays/{name}.yaml beside {SPEC_FILE}"))
                 return
-            odoc = load(path, _display(path, cwd))
+            odoc = overlays.get(path) if overlays is not None else None
+            if odoc is None:
+                odoc = load(path, _display(path, cwd))
+                if overlays is not None:
+                    overlays[path] = odoc
             files.append(path)
             loaded.extend(odoc.diagnostics)
         problems = _check_overlay(odoc)

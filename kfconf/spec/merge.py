@@ -32,7 +32,8 @@ def merge(
                                     upper_src.at((*upath, PATCH)), (*upath, PATCH)))
         body = {k: v for k, v in upper.items() if k != PATCH}
         if directive == "replace" or not isinstance(base, dict):
-            base_src.drop_under(path)
+            if isinstance(base, dict | list):  # a scalar has no locations below it to drop
+                base_src.drop_under(path)
             base_src.graft(path, upper_src, upath)
             return _strip(body), diags
         out = dict(base)
@@ -76,7 +77,8 @@ def merge(
                 out_list[i], d = merge(out_list[i], base_src, patch, upper_src, (*path, i), (*upath, j))
                 diags.extend(d)
         return out_list, diags
-    base_src.drop_under(path)
+    if isinstance(base, dict | list):  # a scalar has no locations below it to drop
+        base_src.drop_under(path)
     base_src.graft(path, upper_src, upath)
     return _strip(upper), diags
 
