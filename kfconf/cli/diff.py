@@ -48,7 +48,6 @@ def _full_path(args: argparse.Namespace) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kfconf.cli.common import print_diagnostics  # noqa: F401  (keeps the verbs' import shape)
     from kfconf.core.errors import UsageError
     from kfconf.review.compare import compare
     from kfconf.review.diffreport import render_json, render_markdown, render_text
@@ -60,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
     for s in report.failed:
         for e in s.errors:
             print(e, file=sys.stderr)
+    for env in envs or []:
+        if report.affected and not any(s.env == env for s in report.sections):
+            print(f"kfconf: warning: no project affected by this change has the environment {env or 'base'!r}",
+                  file=sys.stderr)
     if args.output == "json":
         text = render_json(report)
     elif args.output == "markdown":

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from kfconf.core.errors import ExternalError, UsageError
 
@@ -36,9 +36,10 @@ class Revision:
         return self.sha[:12] if self.sha else "work tree"
 
 
-def _skipped(rel: str) -> bool:
-    """Folders a project search never enters (the same rule as `kfconf validate`'s walk)."""
-    return any(part in SKIP_DIRS or part.startswith(".") for part in PurePosixPath(rel).parts[:-1])
+def skipped(rel: str) -> bool:
+    """In a folder a project search never enters (the same rule as `kfconf validate`'s walk): such a file
+    is never a project's input (tool folders, kfconf's own .kfconf cache, hidden folders)."""
+    return any(part in SKIP_DIRS or part.startswith(".") for part in rel.split("/")[:-1])
 
 
 class GitSource:
@@ -129,10 +130,10 @@ class GitSource:
     def projects(self, files: Iterable[str]) -> list[str]:
         """Repository-relative folders that hold an ml-project.yaml ('' for the top folder)."""
         out = []
+        tail = "/" + SPEC_FILE
         for f in files:
-            p = PurePosixPath(f)
-            if p.name == SPEC_FILE and not _skipped(f):
-                out.append("" if str(p.parent) == "." else str(p.parent))
+            if (f == SPEC_FILE or f.endswith(tail)) and not skipped(f):
+                out.append(f[: -len(tail)] if f != SPEC_FILE else "")
         return sorted(out)
 
     def materialize(self, rev: Revision, folders: Iterable[str], dest: Path) -> None:

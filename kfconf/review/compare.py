@@ -9,7 +9,7 @@ from typing import Any
 
 from kfconf.core.errors import FindingsError, KfconfError
 from kfconf.core.resource import Resource
-from kfconf.gitops.gitsource import GitSource, Revision
+from kfconf.gitops.gitsource import GitSource, Revision, skipped
 from kfconf.review.diff import ResourceChange, diff_resources
 from kfconf.review.gitplan import affected, only_other_overlays, overlay_envs
 from kfconf.review.impact import Impact, impact
@@ -159,7 +159,7 @@ def compare(path: Path, base: str, head: str | None = None, envs: list[str | Non
         base_rev = src.revision(base, "base")
         if merge_base:
             base_rev = src.merge_base(base_rev, head_rev)
-        changed = src.changed_paths(base_rev, head_rev)
+        changed = {c for c in src.changed_paths(base_rev, head_rev) if not skipped(c)}
         base_files = src.files(base_rev)
         head_files = src.files(head_rev)
         base_projects, head_projects = set(src.projects(base_files)), set(src.projects(head_files))

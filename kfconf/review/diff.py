@@ -132,8 +132,9 @@ class ResourceChange:
     """For a new version of a content-named resource (a PipelineVersion named by hash): the version it
     replaces, which the syncer prunes. Shown as one change instead of an addition and a removal."""
     before: dict[str, Any] | None = None
-    """Normalized (without defaults filled in) and masked; None when added."""
+    """A removed resource's body, normalized (without defaults filled in) and masked."""
     after: dict[str, Any] | None = None
+    """An added resource's body, likewise. (A change carries its fields instead.)"""
 
     @property
     def replace(self) -> bool:
@@ -318,9 +319,7 @@ def diff_resources(before: list[Resource], after: list[Resource]) -> list[Resour
         if rid in versions:
             prev = old[versions[rid]]
             out.append(ResourceChange(rid, r.kind, "change", r.origin, r.component, r.entry,
-                                      diff_bodies(prev.body, r.body), previous=prev.id,
-                                      before=mask_body(normalize(prev.body, defaults=False)),
-                                      after=mask_body(normalize(r.body, defaults=False))))
+                                      diff_bodies(prev.body, r.body), previous=prev.id))
             continue
         if rid not in old:
             out.append(ResourceChange(rid, r.kind, "add", r.origin, r.component, r.entry,
@@ -328,9 +327,7 @@ def diff_resources(before: list[Resource], after: list[Resource]) -> list[Resour
             continue
         fields = diff_bodies(old[rid].body, r.body)
         if fields:
-            out.append(ResourceChange(rid, r.kind, "change", r.origin, r.component, r.entry, fields,
-                                      before=mask_body(normalize(old[rid].body, defaults=False)),
-                                      after=mask_body(normalize(r.body, defaults=False))))
+            out.append(ResourceChange(rid, r.kind, "change", r.origin, r.component, r.entry, fields))
     replaced = set(versions.values())
     for rid, r in old.items():
         if rid not in new and rid not in replaced:

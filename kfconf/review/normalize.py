@@ -9,7 +9,6 @@ compared as mappings and printed sorted.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from kfconf.build.postprocess import HASH_ANNOTATION, SOURCE_ANNOTATION
@@ -55,11 +54,12 @@ def group_kind(body: dict[str, Any]) -> tuple[str, str]:
     return (api.rpartition("/")[0], str(body.get("kind", "")))
 
 
-def _clean(value: Any, key: str | None = None) -> Any:
+def _clean(value: Any) -> Any:
+    """A new tree without nulls, empty lists and empty label-like maps (the input is left alone)."""
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
-            c = _clean(v, k)
+            c = _clean(v)
             if c is None or (isinstance(c, list) and not c) or (isinstance(c, dict) and not c and k in EMPTY_IS_ABSENT):
                 continue
             out[k] = c
@@ -71,11 +71,14 @@ def _clean(value: Any, key: str | None = None) -> Any:
 
 def normalize(body: dict[str, Any], defaults: bool = True) -> dict[str, Any]:
     """A copy of BODY without noise; with DEFAULTS, the API's own defaults filled in."""
-    out = copy.deepcopy(body)
+    out: dict[str, Any] = _clean(body)
     meta = out.get("metadata")
     if isinstance(meta, dict) and isinstance(meta.get("annotations"), dict):
-        meta["annotations"] = {k: v for k, v in meta["annotations"].items() if k not in NOISE_ANNOTATIONS}
-    out = _clean(out)
+        kept = {k: v for k, v in meta["annotations"].items() if k not in NOISE_ANNOTATIONS}
+        if kept:
+            meta["annotations"] = kept
+        else:
+            del meta["annotations"]
     if defaults:
         for path, value in DEFAULTS.get(group_kind(out), ()):
             parent: Any = out
