@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+import yaml
 from kfconf.build import schemas as schemas_mod
 from kfconf.build.outcheck import check_resources, schema_errors
 from kfconf.build.schemas import SchemaSet
@@ -205,6 +205,16 @@ def test_core_kinds_use_kubernetes_schemas() -> None:
                for e in errors(job))
 
 
+def test_legacy_pytorchjob_is_checked_with_the_training_operator_schema() -> None:
+    job = {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": {"name": "m", "namespace": "n"},
+           "spec": {"pytorchReplicaSpecs": {"Master": {"replicas": 1, "restartPolicy": "OnFailure", "template": {
+               "spec": {"containers": [{"name": "pytorch", "image": "i"}]}}}}}}
+    assert errors(job, LEGACY) == []  # runPolicy is optional in the operator's CRD, whatever its SDK says
+    job["spec"]["pytorchReplicaSpecs"]["Master"]["replica"] = 1
+    assert any("Master.replica: unknown field (did you mean 'replicas'?)" in e for e in errors(job, LEGACY))
+    assert [d.code for d in check(job, LATEST)] == ["KF403"]  # Trainer v2 stacks have no PyTorchJob
+
+
 def test_a_kind_without_schema_is_one_warning_per_kind() -> None:
     body = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "n"}}
     ds = check_resources([Resource(body=body, origin=ORIGIN), Resource(body=copy.deepcopy(body), origin=ORIGIN)],
@@ -221,8 +231,8 @@ def test_explain_provenance_becomes_the_hint() -> None:
 
 @pytest.mark.parametrize("stack", [LATEST, P2603, LEGACY], ids=lambda s: s.name)
 def test_every_shipped_kind_resolves_for_every_built_in_stack(stack: Any) -> None:
-    """Every kind the index knows has a schema for each built-in cluster stack, except Trainer kinds on
-    the legacy stack (Training Operator v1: no TrainJob there)."""
+    """Every kind the index knows has a schema for each built-in cluster stack, except the other training
+    API: Trainer v2 kinds on the legacy stack (Training Operator v1), PyTorchJob on the Trainer v2 stacks."""
     missing = []
     for key, entry in schemas_mod.shipped_index()["kinds"].items():
         group, _, kind = key.partition("/")
@@ -231,7 +241,7 @@ def test_every_shipped_kind_resolves_for_every_built_in_stack(stack: Any) -> Non
             look = SchemaSet().lookup(stack, f"{group}/{v}" if group != "core" else v, kind)
             if look.schema is None:
                 missing.append((kind, look.why))
-    expected = {k for k in ("TrainJob", "TrainingRuntime", "ClusterTrainingRuntime")} if stack is LEGACY else set()
+    expected = {"TrainJob", "TrainingRuntime", "ClusterTrainingRuntime"} if stack is LEGACY else {"PyTorchJob"}
     assert {k for k, _ in missing} == expected, missing
 
 
