@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from kfconf.core.errors import Diagnostic
 from kfconf.spec.project import Project
@@ -13,7 +14,14 @@ RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-
 
 
 def check(project: Project, stack: Stack | None) -> Iterator[Diagnostic]:
-    profile = project.model.spec.profile
+    spec: Any = project.model.spec  # assembled at run time from the component registry
+    profile = spec.profile
+    raw = project.raw if isinstance(project.raw, dict) else {}
+    given = ((raw.get("metadata") or {}).get("owner"), ((raw.get("spec") or {}).get("profile") or {}).get("owner"))
+    if not any(given):  # an owner given but invalid is reported where it is written
+        p = ("spec", "profile")
+        yield Diagnostic("KF102", "expected an owner (spec.profile.owner or metadata.owner): the Profile "
+                         "controller makes the owner the namespace admin", project.loc(p), p)
     path = ("spec", "profile", "namespace")
     if profile.namespace in RESERVED_NAMESPACES or profile.namespace.startswith("kube-"):
         yield Diagnostic("KF209", f"expected a namespace of the project's own, got the platform namespace "

@@ -1,4 +1,5 @@
-"""Registry checks: one version per model name, a model format the stack can serve."""
+"""Registry checks: a model format the stack can serve, a version that fits a `model-registry://` URI,
+and a storage URI for what a training entry produces."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from kfconf.core.errors import Diagnostic
 from kfconf.spec.checks import warn
 from kfconf.spec.project import Project
 from kfconf.spec.stacks import Stack
+from kfconf.spec.types import is_uri
 
 
 def formats(stack: Stack) -> set[str]:
@@ -21,3 +23,15 @@ def check(project: Project, stack: Stack | None) -> Iterator[Diagnostic]:
         if stack is not None and fmt not in formats(stack):
             yield warn("KF305", f"no serving runtime of stack {stack.name} serves format '{fmt}'",
                        project, (*base, "format"))
+        if "/" in entry.version:
+            p = (*base, "version")
+            yield Diagnostic("KF108", f"expected a version without '/' (serving refers to it as "
+                             f"model-registry://{entry.name}/VERSION), got {entry.version!r}", project.loc(p), p)
+        source = project.entry(entry.from_) if entry.from_.startswith("tuning/") else None
+        trial = getattr(source, "trial", None) or entry.from_
+        job = project.entry(trial) if trial.startswith("training/") else None
+        output = getattr(job, "output", None)
+        if job is not None and output is not None and not is_uri(output):
+            p = (*project.entry_path("training", job.name), "output")
+            yield Diagnostic("KF108", f"expected a storage URI such as s3://bucket/path (registry/{entry.name} "
+                             f"registers it), got {output!r}", project.loc(p), p)
