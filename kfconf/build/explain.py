@@ -4,7 +4,8 @@ Renderers fill `Resource.explain` (field path in the body → "ml-project.yaml:3
 "overlays/prod.yaml:12", "stack kubeflow-latest: …" or "default"). The YAML printed is exactly
 what the build emits (same dumper); a comment goes at the end of the line where the field's key
 (or list item) starts. Labels and annotations that post-processing adds say "kfconf". Keys may be
-written `a.b[0].c` or `a.b.0.c`, name a list item by its name (`replicatedJobs[node]`), or point into
+written `a.b[0].c` or `a.b.0.c`, name a list item by its name (`replicatedJobs[node]`), use `*` for
+every item (`pytorchReplicaSpecs.*.template`), or point into
 a value (`env.CONFIG.uri` comments the env var CONFIG); a key with dots of its own (a label, a
 ConfigMap file name) is matched as written.
 """
@@ -60,50 +61,52 @@ def _segments(key: str) -> list[str | int]:
     return out
 
 
-def resolve(body: Any, key: str) -> PathT | None:
-    """The body path an explain key names, or None.
+def resolve(body: Any, key: str) -> list[PathT]:
+    """The body paths an explain key names ([] when none).
 
-    Besides plain paths, a list item may be named by its `name` (`replicatedJobs[node]`, `env.LR`), and
-    a key that continues into a value (`env.CONFIG.model.uri`, inside the JSON text of an env var)
-    stops at the value it points into."""
-    node: Any = body
-    path: list[str | int] = []
-    named = False
-    for seg in _segments(key):
-        if isinstance(node, list):
-            if isinstance(seg, int) and 0 <= seg < len(node):
-                node, named = node[seg], False
-                path.append(seg)
-                continue
-            hit = next((i for i, v in enumerate(node) if isinstance(v, dict) and v.get("name") == seg), None)
-            if hit is None:
-                return None
-            node, named = node[hit], True
-            path.append(hit)
-        elif isinstance(node, dict):
-            if seg in node:
-                node, named = node[seg], False
-                path.append(seg)
-            elif str(seg) in node:
-                node, named = node[str(seg)], False
-                path.append(str(seg))
-            elif named and isinstance(node.get("value"), str):
-                path.append("value")
-                break
-            else:
-                return None
-        else:
-            break  # into a scalar's content
-    return tuple(path)
+    Besides plain paths, a list item may be named by its `name` (`replicatedJobs[node]`, `env.LR`),
+    `*` stands for every item or map value (`pytorchReplicaSpecs.*.template`), and a key that
+    continues into a value (`env.CONFIG.model.uri`, inside the JSON text of an env var) stops at the
+    value it points into."""
+    out: list[PathT] = []
+    _resolve(body, _segments(key), (), False, out)
+    return out
+
+
+def _resolve(node: Any, rest: list[str | int], at: PathT, named: bool, out: list[PathT]) -> None:
+    if not rest:
+        out.append(at)
+        return
+    seg, more = rest[0], rest[1:]
+    if seg == "*" and isinstance(node, (list, dict)):
+        for k in range(len(node)) if isinstance(node, list) else sorted(node):
+            _resolve(node[k], more, (*at, k), False, out)
+    elif isinstance(node, list):
+        if isinstance(seg, int):
+            if 0 <= seg < len(node):
+                _resolve(node[seg], more, (*at, seg), False, out)
+            return
+        hit = next((i for i, v in enumerate(node) if isinstance(v, dict) and v.get("name") == seg), None)
+        if hit is not None:
+            _resolve(node[hit], more, (*at, hit), True, out)
+    elif isinstance(node, dict):
+        if seg in node or str(seg) in node:
+            k = seg if seg in node else str(seg)
+            _resolve(node[k], more, (*at, k), False, out)
+        elif named and isinstance(node.get("value"), str):
+            out.append((*at, "value"))
+    else:
+        out.append(at)  # into a scalar's content
 
 
 def _notes(r: Resource, known: dict[str, PathT]) -> dict[PathT, str]:
     """Body path → where its value came from, for every explain key that names a field."""
     out: dict[PathT, list[str]] = {}
     for key, src in sorted(r.explain.items()):
-        p = known.get(key) or resolve(r.body, key)
-        if p is not None and src not in out.setdefault(p, []):
-            out[p].append(src)
+        exact = known.get(key)
+        for p in [exact] if exact is not None else resolve(r.body, key):
+            if src not in out.setdefault(p, []):
+                out[p].append(src)
     return {p: "; ".join(v) for p, v in out.items()}
 
 
@@ -145,4 +148,4 @@ def unmatched_keys(r: Resource) -> list[str]:
     text = dump(r.body)
     root = yaml.compose(text, Loader=_Loader)
     known = {s for _, p in (_lines(root) if root is not None else ()) for s in _spellings(p)}
-    return sorted(k for k in r.explain if k not in known and resolve(r.body, k) is None)
+    return sorted(k for k in r.explain if k not in known and not resolve(r.body, k))

@@ -57,6 +57,7 @@ def test_key_spellings() -> None:
     assert "  run.py: |  # ml-project.yaml:9" in out
     assert "  value: '0.1'  # ml-project.yaml:20" in out
     assert "value: '{\"a\": 1}'  # ml-project.yaml:21" in out
-    assert resolve(body, "env[LR]") == ("env", 0)
+    assert resolve(body, "env[LR]") == [("env", 0)]
+    assert resolve(body, "env.*.name") == [("env", 0, "name"), ("env", 1, "name")]
     assert unmatched_keys(r) == ["spec.nothing"]
     assert yaml.safe_load(out) == body

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 import yaml
+
 from kfconf.build import schemas as schemas_mod
 from kfconf.build.outcheck import check_resources, schema_errors
 from kfconf.build.schemas import SchemaSet

@@ -16,9 +16,9 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+import yaml
 from jsonschema import Draft7Validator
 
-import yaml
 from kfconf.build import build_project
 from kfconf.core.errors import FindingsError
 from kfconf.spec.stacks import load_stack
