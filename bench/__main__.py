@@ -82,8 +82,9 @@ def _cell(text: Any, limit: int = 240) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| benchmark | kfconf | peer or floor | peer | ratio | target | met | spread k/p | note |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| benchmark | kfconf (CPU) | peer or floor | peer (CPU) | ratio | target | met | wall ratio "
+             "| spread k/p | note |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if r.get("status") != "ok":
             met = f"**{r.get('status', 'not run')}**"
@@ -96,8 +97,9 @@ def table(rows: list[dict[str, Any]]) -> str:
         kf = _secs(r.get("kfconf_s")) if unit == "s" else _num(r.get("kfconf_s"))
         pe = _secs(r.get("peer_s")) if unit == "s" else _num(r.get("peer_s"))
         ratio = f"{r['ratio']:.3g}×" if r.get("ratio") is not None else "—"
+        wall = f"{r['wall_ratio']:.3g}×" if r.get("wall_ratio") is not None else "—"
         lines.append(f"| {r['name']} | {kf} | {r.get('peer') or '—'} | {pe} | {ratio} | {r.get('target') or '—'} "
-                     f"| {met} | {spread} | {_cell(note)} |")
+                     f"| {met} | {wall} | {spread} | {_cell(note)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -107,19 +107,26 @@ def _vs_kustomize(projects: list[Path], last: dict[tuple[Path, str | None], Any]
     kdir.mkdir(exist_ok=True)
     mem: dict[str, float] = {}
 
-    def kfconf_cli() -> None:
+    def kfconf_cli() -> harness.Proc:
         shutil.rmtree(out, ignore_errors=True)
-        mem["kfconf"] = harness.run(kcmd).max_rss_mb
+        proc = harness.run(kcmd)
+        mem["kfconf"] = proc.max_rss_mb
+        return proc
 
-    def kustomize_all() -> None:
+    def kustomize_all() -> harness.Cost:
+        total = harness.Cost(0.0, 0.0)
         for env in ENVS:
             proc = harness.run([kustomize, "build", agg[env], "-o", str(kdir / f"{env}.yaml")])
             mem["kustomize"] = max(mem.get("kustomize", 0.0), proc.max_rss_mb)
+            total += proc.cost
+        return total
 
-    def kustomize_per_app() -> None:
+    def kustomize_per_app() -> harness.Cost:
+        total = harness.Cost(0.0, 0.0)
         for env in ENVS:
             for o in overlays[env]:
-                harness.run([kustomize, "build", o])
+                total += harness.run([kustomize, "build", o]).cost
+        return total
 
     reps = 2 if quick else 5
     k, peer = harness.compare(kfconf_cli, kustomize_all, reps, warmup=1)

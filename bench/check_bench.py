@@ -98,15 +98,18 @@ def run(quick: bool) -> list[dict[str, Any]]:
             runs.append([kc, "-strict", "-summary", "-output", "json", "-schema-location", location, docs])
         summary: dict[str, int] = defaultdict(int)
 
-        def kubeconform() -> None:
+        def kubeconform() -> harness.Cost:
             summary.clear()
+            total = harness.Cost(0.0, 0.0)
             for cmd in runs:
                 proc = harness.run(cmd, check=False)
+                total += proc.cost
                 out = json.loads(proc.stdout or b"{}")
                 for k, v in (out.get("summary") or {}).items():
                     summary[k] += v
                 if proc.returncode not in (0, 1):
                     raise RuntimeError(f"kubeconform failed: {proc.stderr.decode()[-300:]}")
+            return total
 
         k, peer = harness.compare(kfconf, kubeconform, reps)
         valid = summary.get("valid", 0)

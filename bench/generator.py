@@ -24,7 +24,6 @@ TEAMS = ("growth", "risk", "search", "ads", "support", "vision", "fraud", "prici
 WORDS = ("churn", "ltv", "ranker", "fraud", "forecast", "intent", "vision", "spam", "price", "reco", "embed",
          "toxic", "eta", "demand", "match", "anomaly", "caption", "ocr", "asr", "topic")
 FORMATS = ("pytorch", "sklearn", "xgboost", "lightgbm", "onnx", "huggingface", "tensorflow")
-GPU_FORMATS = frozenset({"pytorch", "huggingface", "tensorflow", "onnx"})
 NOTEBOOK_IMAGES = ("jupyter-scipy", "jupyter-pytorch", "jupyter-pytorch-cuda", "jupyter-tensorflow",
                    "codeserver-python")
 ALGORITHMS: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -43,12 +42,50 @@ STACKS = ("kubeflow-latest",) * 6 + ("kubeflow-26.03",) * 3 + ("kubeflow-legacy"
 ENVS = ("dev", "staging", "prod")
 
 
+# The generator asks kfconf's stacks what each release supports, so generated projects stay valid as
+# stacks learn more of the platform's rules.
+
 @cache
-def _runtime(stack: str, name: str) -> dict[str, Any]:
-    """What the stack says about a training runtime (initializers differ between Trainer releases)."""
+def _stack(name: str) -> Any:
     from kfconf.spec.stacks import load_stack
 
-    return dict(load_stack(stack).runtimes.get("training", {}).get(name) or {})
+    return load_stack(name)
+
+
+def _runtime(stack: str, name: str) -> dict[str, Any]:
+    """What the stack says about a training runtime (initializers differ between Trainer releases)."""
+    return dict(_stack(stack).runtimes.get("training", {}).get(name) or {})
+
+
+def _trainer(stack: str, key: str) -> Any:
+    return _stack(stack).component("trainer").get(key, True)
+
+
+@cache
+def _serving(stack: str) -> dict[str, tuple[str | None, str | None, bool]]:
+    """format → (a version KServe matches on, the protocol to ask for, whether its runtime takes GPUs), for
+    every format of FORMATS that a runtime of the stack auto-selects."""
+    from kfconf.components.serving.runtimes import auto_runtime, parse_format
+
+    st = _stack(stack)
+    runtimes = st.runtimes.get("serving", {})
+    out: dict[str, tuple[str | None, str | None, bool]] = {}
+    for fmt in FORMATS:
+        for protocol in (None, "v2"):
+            plain = auto_runtime(st, fmt, None, protocol)
+            if plain is None:
+                continue
+            versions = sorted({v for rt in runtimes.values() for f in rt.get("formats") or []
+                               for n, v in [parse_format(str(f))] if n == fmt and v})
+            version = next((v for v in versions if auto_runtime(st, fmt, v, protocol)), None)
+            chosen = [plain, *([auto_runtime(st, fmt, version, protocol)] if version else [])]
+            out[fmt] = (version, protocol, all(runtimes[c].get("gpu", True) for c in chosen if c))
+            break
+    return out
+
+
+def _kserve(stack: str) -> dict[str, Any]:
+    return dict(_stack(stack).component("kserve"))
 
 
 class _Dumper(yaml.SafeDumper):
@@ -175,7 +212,7 @@ class _Project:
                 job["env"] = env
             if r.random() < 0.3:
                 job["volumes"] = [{"name": "scratch", "mountPath": "/scratch", "emptyDir": True}]
-            if r.random() < 0.2:
+            if r.random() < 0.2 and _trainer(self.stack, "activeDeadlineSeconds"):
                 job["timeoutSeconds"] = r.choice((3600, 14400))
             out.append(job)
         return out
@@ -208,9 +245,11 @@ class _Project:
         r = self.r
         out = []
         for i, src in enumerate(sources):
+            version = _serving(self.stack)[fmt][0]
             entry: dict[str, Any] = {"name": f"{self.name.split('-')[0]}-{i}", "from": src,
                                      "version": f"v{r.randint(1, 9)}",
-                                     "format": {"name": fmt, "version": "1"} if r.random() < 0.5 else fmt,
+                                     "format": {"name": fmt, "version": version} if version and r.random() < 0.5
+                                     else fmt,
                                      "description": f"{self.name} model {i}"}
             if r.random() < 0.5:
                 entry["metadata"] = {"framework": fmt, "dataset": "features"}
@@ -224,20 +263,28 @@ class _Project:
             entry: dict[str, Any] = {"name": f"{self.name.split('-')[0]}-svc-{i}", "model": model}
             if not model.startswith("registry/"):
                 entry["format"] = fmt
+            _, protocol, gpu = _serving(self.stack)[fmt]
+            kserve = _kserve(self.stack)
+            if protocol:
+                entry["protocol"] = protocol
             lo = r.choice((1, 1, 2))
             entry["replicas"] = {"min": lo, "max": lo + r.choice((1, 3, 7))}
-            entry["resources"] = _resources(r, fmt in GPU_FORMATS)
-            if r.random() < 0.6:
-                entry["autoscaling"] = {"metric": r.choice(("cpu", "concurrency", "rps")), "target": 70}
+            entry["resources"] = _resources(r, gpu)
             if r.random() < 0.4:
-                entry["canary"] = {"percent": r.choice((5, 10, 20))}
+                entry["canary"] = {"percent": r.choice((5, 10, 20)), "model": f"s3://acme-ml/{self.name}/candidate-{i}"}
+                if kserve.get("canary") != "list" and kserve.get("deploymentMode", "Standard") == "Standard":
+                    entry["deploymentMode"] = "Knative"  # a percent canary splits Knative revisions
+            elif r.random() < 0.15:
+                entry["deploymentMode"] = "Knative"
+            if r.random() < 0.6:
+                knative = entry.get("deploymentMode", kserve.get("deploymentMode", "Standard")) == "Knative"
+                metrics = ("cpu", "concurrency", "rps") if knative else ("cpu", "memory")
+                entry["autoscaling"] = {"metric": r.choice(metrics), "target": 70}
             if r.random() < 0.3:
                 entry["env"] = _env(r, "SERVE")
             if r.random() < 0.15:
                 entry["transformer"] = {"image": f"ghcr.io/acme/{self.name}-transformer:1.0",
                                         "resources": {"cpu": 1, "memory": "1Gi"}}
-            if fmt == "huggingface":
-                entry["protocol"] = "v2"
             out.append(entry)
         return out
 
@@ -281,7 +328,8 @@ class _Project:
         spec["source"] = {"path": ".", "imageWorkdir": "/app"}
         spec["images"] = {"trainer": f"ghcr.io/acme/{self.name}-train:1.{r.randint(0, 9)}.{r.randint(0, 20)}",
                           "spark": f"ghcr.io/acme/{self.name}-spark:1.0.{r.randint(0, 20)}"}
-        fmt = "huggingface" if shape == "llm" else r.choice(FORMATS)
+        served = _serving(self.stack)
+        fmt = "huggingface" if shape == "llm" and "huggingface" in served else r.choice(sorted(served))
         if shape in ("batch", "full"):
             spec["data"] = self.data()
         if shape in ("tiny", "trainer", "full", "llm"):

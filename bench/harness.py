@@ -9,8 +9,9 @@ A row is a plain dict, the contract between benchmark modules and the suite:
 `ratio` is kfconf_s / peer_s (lower is better) and `target` reads like "≤ 3×" or "< 1×" — every target in
 this suite is an upper bound on that ratio. Rows made elsewhere without "met" get it from `target`.
 
-Timings interleave kfconf and its peer within each repetition, so a noisy neighbour on the shared machine
-slows both sides of a ratio instead of one.
+Costs are CPU seconds (user + system; a child process's own, from wait4), with wall-clock seconds kept beside
+them: on a shared machine wall time measures the neighbours as much as the code. Timings interleave kfconf
+and its peer within each repetition, so what noise remains hits both sides of a ratio.
 """
 
 from __future__ import annotations
@@ -35,14 +36,35 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
+class Cost:
+    """What one run cost: CPU seconds (user + system) and wall-clock seconds."""
+
+    cpu: float
+    wall: float
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(self.cpu + other.cpu, self.wall + other.wall)
+
+
+@dataclass(frozen=True)
 class Timing:
-    """Wall-clock samples of one measured thing, in seconds."""
+    """Repeated costs of one measured thing. `samples` are CPU seconds — the headline: on a shared machine
+    wall time measures the neighbours as much as the code — and `wall` the wall-clock seconds."""
 
     samples: tuple[float, ...]
+    wall: tuple[float, ...] = ()
+
+    @classmethod
+    def of(cls, costs: Sequence[Cost]) -> Timing:
+        return cls(tuple(c.cpu for c in costs), tuple(c.wall for c in costs))
 
     @property
     def median(self) -> float:
         return statistics.median(self.samples)
+
+    @property
+    def wall_median(self) -> float | None:
+        return statistics.median(self.wall) if self.wall else None
 
     @property
     def spread(self) -> float:
@@ -51,17 +73,24 @@ class Timing:
         return (max(self.samples) - min(self.samples)) / m if m > 0 else 0.0
 
 
-def clock(fn: Callable[[], Any]) -> tuple[float, Any]:
+def clock(fn: Callable[[], Any]) -> tuple[Cost, Any]:
+    """Run `fn` once. Its cost is this process's CPU and wall time, unless `fn` returns a Cost or Proc
+    (work it did in child processes, measured there)."""
     gc.collect()
-    t0 = time.perf_counter()
+    c0, w0 = time.process_time(), time.perf_counter()
     value = fn()
-    return time.perf_counter() - t0, value
+    cost = Cost(time.process_time() - c0, time.perf_counter() - w0)
+    if isinstance(value, Cost):
+        cost = value
+    elif isinstance(value, Proc):
+        cost = value.cost
+    return cost, value
 
 
 def measure(fn: Callable[[], Any], reps: int, warmup: int = 0) -> Timing:
     for _ in range(warmup):
         fn()
-    return Timing(tuple(clock(fn)[0] for _ in range(reps)))
+    return Timing.of([clock(fn)[0] for _ in range(reps)])
 
 
 def compare(kfconf: Callable[[], Any], peer: Callable[[], Any], reps: int, warmup: int = 0
@@ -70,8 +99,8 @@ def compare(kfconf: Callable[[], Any], peer: Callable[[], Any], reps: int, warmu
     for _ in range(warmup):
         kfconf()
         peer()
-    a: list[float] = []
-    b: list[float] = []
+    a: list[Cost] = []
+    b: list[Cost] = []
     for i in range(reps):
         if i % 2 == 0:
             a.append(clock(kfconf)[0])
@@ -79,7 +108,7 @@ def compare(kfconf: Callable[[], Any], peer: Callable[[], Any], reps: int, warmu
         else:
             b.append(clock(peer)[0])
             a.append(clock(kfconf)[0])
-    return Timing(tuple(a)), Timing(tuple(b))
+    return Timing.of(a), Timing.of(b)
 
 
 # --- targets and rows -----------------------------------------------------------------------------------------
@@ -112,9 +141,15 @@ def row(name: str, kfconf: Timing | float | None, peer: str, peer_t: Timing | fl
     ratio = k / p if k is not None and p else None
     out: dict[str, Any] = {"name": name, "kfconf_s": k, "peer": peer, "peer_s": p, "ratio": ratio,
                            "target": target, "met": met(ratio, target), "status": "ok"}
+    out["clock"] = "cpu"
     if isinstance(kfconf, Timing):
         out["spread"] = kfconf.spread
         out["reps"] = len(kfconf.samples)
+        out["kfconf_wall_s"] = kfconf.wall_median
+    if isinstance(peer_t, Timing):
+        out["peer_wall_s"] = peer_t.wall_median
+    if out.get("kfconf_wall_s") and out.get("peer_wall_s"):
+        out["wall_ratio"] = out["kfconf_wall_s"] / out["peer_wall_s"]
     if isinstance(peer_t, Timing):
         out["peer_spread"] = peer_t.spread
     if isinstance(kfconf, Timing) and isinstance(peer_t, Timing) and len(kfconf.samples) == len(peer_t.samples):
@@ -153,10 +188,16 @@ def normalize(r: dict[str, Any]) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Proc:
     seconds: float
+    cpu: float
+    """user + system CPU seconds of the process (all its threads)."""
     max_rss_mb: float
     returncode: int
     stdout: bytes
     stderr: bytes
+
+    @property
+    def cost(self) -> Cost:
+        return Cost(self.cpu, self.seconds)
 
 
 def run(cmd: Sequence[str | os.PathLike[str]], cwd: Path | None = None, env: dict[str, str] | None = None,
@@ -179,7 +220,7 @@ def run(cmd: Sequence[str | os.PathLike[str]], cwd: Path | None = None, env: dic
         out, err = fo.read(), fe.read()
     if check and rc != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd))} exited {rc}: {err.decode(errors='replace')[-2000:]}")
-    return Proc(seconds, usage.ru_maxrss / 1024, rc, out, err)
+    return Proc(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, rc, out, err)
 
 
 def self_rss_mb() -> float:

@@ -57,9 +57,9 @@ def run(quick: bool) -> list[dict[str, Any]]:
                 out[(str(p), env)] = r.files
         return out
 
-    cold_s: list[float] = []
-    warm_s: list[float] = []
-    noop_s: list[float] = []
+    cold_s: list[harness.Cost] = []
+    warm_s: list[harness.Cost] = []
+    noop_s: list[harness.Cost] = []
     misses: list[int] = []
     for rep in range(reps):
         shutil.rmtree(cache_dir, ignore_errors=True)
@@ -78,7 +78,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
         diff = {k for k in cold if cold[k] != warm[k]}
         if not diff or any(k[0] != str(changed) for k in diff):
             raise RuntimeError(f"expected only {changed.name} to change, got {sorted(diff)[:3]}")
-    cold_t, warm_t, noop_t = harness.Timing(tuple(cold_s)), harness.Timing(tuple(warm_s)), harness.Timing(tuple(noop_s))
+    cold_t, warm_t, noop_t = harness.Timing.of(cold_s), harness.Timing.of(warm_s), harness.Timing.of(noop_s)
     builds = n * len(ENVS)
     return [
         harness.row(f"incremental: rebuild {n} projects × 3 envs after 1 project changed", warm_t,

@@ -34,7 +34,7 @@ def child(listing: str, n: int) -> None:
     build_project(projects[0], ENVS[0], cwd=cwd)  # warm-up: imports, schema compilation
     digest = hashlib.sha256()
     resources = 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for p in projects:
         for env in ENVS:
             r = build_project(p, env, cwd=cwd)
@@ -42,8 +42,8 @@ def child(listing: str, n: int) -> None:
                 digest.update(name.encode())
                 digest.update(text.encode())
             resources += len(r.resources)
-    seconds = time.perf_counter() - t0
-    print(json.dumps({"seconds": seconds, "resources": resources, "digest": digest.hexdigest()}))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(json.dumps({"cpu": cpu, "wall": wall, "resources": resources, "digest": digest.hexdigest()}))
 
 
 def run(quick: bool) -> list[dict[str, Any]]:
@@ -60,9 +60,9 @@ def run(quick: bool) -> list[dict[str, Any]]:
         for _ in range(reps):
             proc = harness.run([sys.executable, "-c", _CHILD, str(listing), str(n)], cwd=harness.REPO)
             info = json.loads(proc.stdout.decode().strip().splitlines()[-1])
-            samples.append(info["seconds"] / n)
+            samples.append(harness.Cost(info["cpu"] / n, info["wall"] / n))
             mem[n] = max(mem.get(n, 0.0), proc.max_rss_mb)
-        per[n] = harness.Timing(tuple(samples))
+        per[n] = harness.Timing.of(samples)
         rows.append(harness.row(f"scaling: {n} project{'s' * (n > 1)} × 3 envs, per project", per[n], "", None, "",
                                 unit="s", memory_mb=round(mem[n], 1), resources=info["resources"],
                                 note=f"total {per[n].median * n:.2f} s, {info['resources']} resources, peak RSS "
