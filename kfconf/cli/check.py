@@ -32,8 +32,9 @@ def add(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from kfconf.cli.common import find_projects
     from kfconf.core.errors import UsageError
+    from kfconf.review.checker import run_checks
     from kfconf.review.findings import render
-    from kfconf.review.policy import Policy, load_policy, run_checks
+    from kfconf.review.policy import Policy, load_policy
     from kfconf.review.rules import RULES
 
     if args.list_rules:

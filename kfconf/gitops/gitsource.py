@@ -65,6 +65,8 @@ class GitSource:
         target = path.resolve()
         if target.is_file():
             target = target.parent
+        if not target.is_relative_to(self.root):
+            raise UsageError(f"{path}: outside the work tree of the repository at {self.root}")
         rel = target.relative_to(self.root).as_posix()
         self.prefix = "" if rel == "." else rel
 

@@ -12,7 +12,7 @@ from xml.etree import ElementTree as ET
 
 from kfconf import __version__
 from kfconf.core.errors import Severity
-from kfconf.review.policy import CheckReport, Reported
+from kfconf.review.checker import CheckReport, Reported
 
 INFO_URI = "https://github.com/kfconf/kfconf"
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
