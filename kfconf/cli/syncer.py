@@ -14,10 +14,16 @@ def add(sub: Any) -> None:
     m.add_argument("--tenant", required=True, metavar="NS", help="the tenant's (profile's) namespace")
     m.add_argument("--repo", required=True, help="GitOps repository URL the syncer pulls")
     m.add_argument("--branch", default="main")
-    m.add_argument("--path", default=".", metavar="DIR")
+    m.add_argument("--path", default=".", metavar="DIR",
+                   help="folder the syncer applies; for a tenant, the namespace folder of a published tree "
+                        "(DIR/NAMESPACE): the cluster-scoped objects in DIR/_cluster are the platform's")
     m.add_argument("--name", default="kfconf-syncer")
     m.add_argument("--image", default=None, help="syncer image (default ghcr.io/kfconf/syncer:VERSION)")
-    m.add_argument("--allow-kinds", metavar="K,…", help="kinds the tenant may sync (default: what kfconf generates)")
+    m.add_argument("--allow-kinds", metavar="K,…",
+                   help="kinds the tenant may sync (default: the namespaced kinds kfconf generates, without RBAC; "
+                        "add Role,RoleBinding to let it apply a project's RBAC)")
+    m.add_argument("--bind-clusterroles", metavar="R,…", default="kubeflow-edit,kubeflow-view",
+                   help="ClusterRoles its RoleBindings may reference (with RoleBinding allowed)")
     m.add_argument("--interval", default="60s")
     m.add_argument("--drift", choices=("correct", "warn", "off"), default="correct")
     m.add_argument("--project")
@@ -36,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = SyncerConfig(tenant=args.tenant, repo=args.repo, branch=args.branch, path=args.path, name=args.name,
                        image=args.image or DEFAULT_IMAGE, kinds=parse_kinds(args.allow_kinds),
                        interval=args.interval, drift=args.drift, project=args.project, env=args.env,
-                       verify_key_configmap=args.verify_key_configmap)
+                       verify_key_configmap=args.verify_key_configmap,
+                       bind_clusterroles=tuple(r.strip() for r in args.bind_clusterroles.split(",") if r.strip()))
     sys.stdout.write("".join("---\n" + dump(obj) for obj in syncer_manifests(cfg)))
     return 0

@@ -41,13 +41,25 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+REPEAT_AFTER_S = 600.0
+
+
 @dataclass
 class EventRecorder:
     kube: Kube
     instance: str = field(default_factory=lambda: os.environ.get("POD_NAME") or socket.gethostname())
     failures: int = 0
+    _last: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    """(object, reason, message) → when it was last recorded: a conflict that persists for hours is
+    recorded every REPEAT_AFTER_S, not on every round of the loop."""
 
-    def emit(self, ref: ObjRef, reason: str, message: str, type_: str = "Normal", uid: str | None = None) -> None:
+    def emit(self, ref: ObjRef, reason: str, message: str, type_: str = "Normal", uid: str | None = None,
+             key: str | None = None) -> None:
+        now_s = time.monotonic()
+        dedupe = (ref.entry, reason, key if key is not None else message)
+        if now_s - self._last.get(dedupe, -REPEAT_AFTER_S) < REPEAT_AFTER_S:
+            return
+        self._last[dedupe] = now_s
         ns = ref.namespace or "default"
         involved = {"apiVersion": ref.api_version, "kind": ref.kind, "name": ref.name}
         if ref.namespace:
@@ -80,7 +92,8 @@ class EventRecorder:
             self.entry(e)
         changed = sum(e.action in (Action.CREATED, Action.CONFIGURED, Action.CORRECTED, Action.DELETED)
                       for e in cs.entries)
+        same = f"{cs.revision} {cs.counts()}"  # the summary without its duration
         if cs.problems:
-            self.emit(inventory, "ReconciliationFailed", cs.summary(), "Warning", inventory_uid)
+            self.emit(inventory, "ReconciliationFailed", cs.summary(), "Warning", inventory_uid, key=same)
         elif changed:
-            self.emit(inventory, "ReconciliationSucceeded", cs.summary(), "Normal", inventory_uid)
+            self.emit(inventory, "ReconciliationSucceeded", cs.summary(), "Normal", inventory_uid, key=same)

@@ -129,6 +129,7 @@ class ResourceManager:
     _no_drift: set[tuple[str, str, str]] = field(default_factory=set, repr=False)
     """(uid, resourceVersion, hash) a dry-run found in sync: skipped until the object or git changes."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _events: Any = field(default=None, repr=False)
 
     # -- the reconcile ------------------------------------------------------------------------------------
     def reconcile(self, manifests: Sequence[Manifest], revision: str = "") -> ChangeSet:
@@ -168,10 +169,8 @@ class ResourceManager:
             final = inv.Inventory({**new.entries, **kept})
             saved = self._save(ctx, final, cs)
             if self.options.events:
-                from kfconf.sync.events import EventRecorder
-
-                EventRecorder(self.kube).changeset(cs, inv.inventory_ref(ctx.inventory_name, ctx.namespace),
-                                                   (saved.get("metadata") or {}).get("uid"))
+                self._recorder().changeset(cs, inv.inventory_ref(ctx.inventory_name, ctx.namespace),
+                                           (saved.get("metadata") or {}).get("uid"))
         cs.duration_s = time.monotonic() - t0
         return cs
 
@@ -268,14 +267,15 @@ class ResourceManager:
         def read(key: tuple[str, str, str]) -> None:
             api_version, kind, namespace = key
             members = groups[key]
-            if len(members) <= 3:
-                for it in members:
-                    it.live = self.kube.get(it.ref)
-                return
             try:
+                if len(members) <= 3:
+                    for it in members:
+                        it.live = self.kube.get(it.ref)
+                    return
                 live = {(o["metadata"]["name"]): o for o in self.kube.list(api_version, kind, namespace or None)}
             except KubeError as e:
-                if e.status == 404 and namespace:  # the namespace itself does not exist yet
+                # 404: the namespace itself comes later; 403: not ours to read — the apply will say so per object
+                if (e.status == 404 and namespace) or e.status == 403:
                     return
                 raise
             for it in members:
@@ -542,6 +542,13 @@ class ResourceManager:
                     f" (after waiting {self.options.wait_timeout:.0f} s)" if e.health.state == "Progressing" else "")
 
     # -- helpers ------------------------------------------------------------------------------------------
+    def _recorder(self) -> Any:
+        if self._events is None:
+            from kfconf.sync.events import EventRecorder
+
+            self._events = EventRecorder(self.kube)
+        return self._events
+
     def _map(self, fn: Callable[[Any], T], things: list[Any]) -> Iterable[T]:
         if len(things) <= 1 or self.options.concurrency <= 1:
             return [fn(t) for t in things]

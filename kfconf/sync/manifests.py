@@ -25,6 +25,7 @@ OBJECT_VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
 PORT = 9440
 CACHE = "/var/cache/kfconf"
 KEYS = "/etc/kfconf/keys"
+DEFAULT_BIND = ("kubeflow-edit", "kubeflow-view")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class SyncerConfig:
     project: str | None = None
     env: str | None = None
     verify_key_configmap: str | None = None
+    bind_clusterroles: tuple[str, ...] = DEFAULT_BIND
 
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -51,7 +53,14 @@ def check_name(value: str, flag: str) -> None:
         raise UsageError(f"{flag}: expected a DNS label (lower-case letters, digits, '-', at most 63), got {value!r}")
 
 
-def rbac_rules(kinds: tuple[str, ...]) -> list[dict[str, Any]]:
+def rbac_rules(kinds: tuple[str, ...], bind_clusterroles: tuple[str, ...] = DEFAULT_BIND) -> list[dict[str, Any]]:
+    """Rules of the tenant syncer's Role: full control of the allowed kinds in its namespace, nothing else.
+
+    Role/RoleBinding are opt-in. Kubernetes lets a subject create a Role only with permissions it holds
+    (or `escalate`) and bind a ClusterRole only with `bind` on it; a syncer that applies a project's RBAC
+    therefore gets `escalate` and `bind` on Roles and `bind` on the named ClusterRoles (the Kubeflow edit/view
+    roles kfconf binds contributors to) — within its namespace only, which is what writing RBAC there means.
+    """
     by_group: dict[str, set[str]] = defaultdict(set)
     for k in kinds:
         kind = k.rpartition("/")[2]
@@ -59,8 +68,17 @@ def rbac_rules(kinds: tuple[str, ...]) -> list[dict[str, Any]]:
             raise UsageError(f"{kind} is cluster-scoped: a tenant syncer cannot be granted it")
         info = kind_info(kind)
         by_group[info.group].add(info.plural)
-    rules = [{"apiGroups": [g], "resources": sorted(res), "verbs": OBJECT_VERBS} for g, res in sorted(by_group.items())]
-    # what the syncer needs for itself, whatever the tenant's kinds
+    rules: list[dict[str, Any]] = [{"apiGroups": [g], "resources": sorted(res), "verbs": list(OBJECT_VERBS)}
+                                   for g, res in sorted(by_group.items())]
+    rbac = by_group.get("rbac.authorization.k8s.io", set())
+    if "roles" in rbac:
+        rules.append({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["escalate"]})
+    if "rolebindings" in rbac:
+        rules.append({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["bind"]})
+        if bind_clusterroles:
+            rules.append({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
+                          "verbs": ["bind"], "resourceNames": sorted(bind_clusterroles)})
+    # what the syncer needs for itself, whatever the tenant's kinds: its inventory and its events
     if "configmaps" not in by_group.get("", set()):
         rules.append({"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "get", "list", "patch"]})
     rules.append({"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]})
@@ -73,7 +91,7 @@ def syncer_manifests(c: SyncerConfig) -> list[dict[str, Any]]:
     meta = {"name": c.name, "namespace": c.tenant, "labels": labels}
     sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta, "automountServiceAccountToken": True}
     role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta,
-            "rules": rbac_rules(c.kinds)}
+            "rules": rbac_rules(c.kinds, c.bind_clusterroles)}
     own_ns = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
               "metadata": dict(meta, name=f"{c.name}-namespace"),
               "rules": [{"apiGroups": [""], "resources": ["namespaces"], "resourceNames": [c.tenant],
