@@ -149,6 +149,7 @@ KATIB_EARLY_STOPPING: dict[str, tuple[str, ...]] = {"medianstop": ("min_trials_r
 KATIB_TRIAL_RESOURCES = {("trainer.kubeflow.org", "TrainJob"), ("batch", "Job"), ("kubeflow.org", "TFJob"),
                          ("kubeflow.org", "PyTorchJob"), ("kubeflow.org", "MPIJob"), ("kubeflow.org", "XGBoostJob")}
 TRIAL_META_REFS = re.compile(r"^\$\{trialSpec\.(Name|Namespace|Kind|APIVersion|Labels\[.+\]|Annotations\[.+\])\}$")
+KATIB_COLLECTORS = ("StdOut", "File", "TensorFlowEvent", "PrometheusMetric", "Custom", "Push")
 PLACEHOLDER = re.compile(r"\$\{trialParameters\.([^}]+)\}")
 
 
@@ -253,19 +254,18 @@ def katib_experiment(body: dict[str, Any], ctx: RuleContext) -> Iterator[Finding
 def _katib_parameter(p: Any, path: PathT) -> Iterator[Finding]:
     t = _get(p, "parameterType")
     fs = _get(p, "feasibleSpace") or {}
-    if t in ("int", "double"):
-        for k in ("min", "max"):
-            if fs.get(k) in (None, ""):
-                yield (*path, "feasibleSpace", k), f"expected {k} for a {t} parameter, got none"
+    if not any(fs.get(k) not in (None, "", []) for k in ("min", "max", "step", "list", "distribution")):
+        yield (*path, "feasibleSpace"), "expected a feasible space, got none"
+    elif t in ("int", "double"):
+        if fs.get("min") in (None, "") and fs.get("max") in (None, ""):
+            yield (*path, "feasibleSpace", "max"), f"expected min or max for a {t} parameter, got neither"
         if fs.get("list"):
             yield (*path, "feasibleSpace", "list"), f"expected no list for a {t} parameter"
     elif t in ("discrete", "categorical"):
-        if not fs.get("list"):
-            yield (*path, "feasibleSpace", "list"), f"expected a list of values for a {t} parameter, got none"
         for k in ("min", "max", "step"):
             if fs.get(k) not in (None, ""):
                 yield (*path, "feasibleSpace", k), f"expected no {k} for a {t} parameter"
-    else:
+    if t not in (None, "", "int", "double", "discrete", "categorical"):
         yield (*path, "parameterType"), f"expected int, double, discrete or categorical, got {describe(t)}"
     if fs.get("distribution") not in (None, "", "uniform", "logUniform", "normal", "logNormal"):
         yield (*path, "feasibleSpace", "distribution"), \
@@ -294,11 +294,21 @@ def _trial_template(tt: Any, params: set[Any], ctx: RuleContext) -> Iterator[Fin
     spec, cm = tt.get("trialSpec"), tt.get("configMap")
     if (spec is None) == (cm is None):
         yield path, "expected exactly one of trialSpec and configMap"
-    declared = set()
+    declared: set[Any] = set()
+    refs: set[Any] = set()
     for i, tp in enumerate(tt.get("trialParameters") or []):
-        declared.add(_get(tp, "name"))
-        ref = _get(tp, "reference")
-        if ref not in params and not (isinstance(ref, str) and TRIAL_META_REFS.match(ref)):
+        name, ref = _get(tp, "name"), _get(tp, "reference")
+        if not name or not ref or "{" in str(name) or "}" in str(name):
+            yield (*path, "trialParameters", i), "expected a name (without '{' or '}') and a reference"
+            continue
+        if name in declared or ref in refs:
+            what, value = ("name", name) if name in declared else ("reference", ref)
+            yield (*path, "trialParameters", i, what), f"expected unique trial parameter {what}s, got {value!r} again"
+            continue
+        declared.add(name)
+        refs.add(ref)
+        # an experiment without parameters (NAS) references its NAS settings instead
+        if params and ref not in params and not (isinstance(ref, str) and TRIAL_META_REFS.match(ref)):
             yield (*path, "trialParameters", i, "reference"), \
                 f"expected a parameter name or a ${{trialSpec.…}} reference, got {describe(ref)}"
     if not isinstance(spec, dict):
@@ -323,6 +333,8 @@ def _collector(mc: Any) -> Iterator[Finding]:
         return
     path: PathT = ("spec", "metricsCollectorSpec")
     kind = _get(mc, "collector", "kind") or "StdOut"
+    if kind not in KATIB_COLLECTORS:
+        yield (*path, "collector", "kind"), f"expected one of {', '.join(KATIB_COLLECTORS)}, got {describe(kind)}"
     fsp = _get(mc, "source", "fileSystemPath") or {}
     if kind == "File":
         p = fsp.get("path")
@@ -350,9 +362,9 @@ def _collector(mc: Any) -> Iterator[Finding]:
         except re.error as e:
             yield (*path, "source", "filter", "metricsFormat", i), f"expected a regular expression, got {f!r} ({e})"
             continue
-        if groups != 2:
+        if groups < 2:
             yield (*path, "source", "filter", "metricsFormat", i), \
-                f"expected a regular expression with 2 groups (name, value), got {groups}"
+                f"expected a regular expression with two groups (metric name, value), got {groups}"
 
 
 # ---------------------------------------------------------------- KServe (pkg/apis/serving/v1beta1 validators)
