@@ -4,6 +4,7 @@ upstream CRD schemas (unknown fields rejected), the API model packages and the w
 from __future__ import annotations
 
 import copy
+import json
 import textwrap
 from functools import cache
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 import yaml
 
 from kfconf.build.context import RenderContext
-from kfconf.build.pipeline import load_project
+from kfconf.build.pipeline import build_project, load_project
 from kfconf.core.errors import FindingsError
 from kfconf.core.resource import Resource
 
@@ -215,16 +216,6 @@ def test_derived_runtime_for_initializers_the_runtime_lacks(tmp_path: Path) -> N
     assert set(patched) <= {j["name"] for j in rjobs}
 
 
-def test_examples_render_valid_trainjobs() -> None:
-    for example in ("churn", "llm-finetune"):
-        for env in (None, "dev", "prod"):
-            project, stack, _ = load_project(REPO / "examples" / example, env)
-            for r in rendered(project, stack, "training"):
-                crd = TRAINER_CRDS["v2.3.0"] / f"trainer.kubeflow.org_{r.kind.lower()}s.yaml"
-                assert crd_errors(r.body, crd) == [], (example, env, r.id)
-                assert r.origin is not None and r.origin.file.endswith("ml-project.yaml")
-
-
 def test_explain_points_at_spec_lines_and_the_stack(tmp_path: Path) -> None:
     project, stack = make_project(tmp_path, SPEC, env="prod", overlays={"prod": """\
         apiVersion: kfconf.dev/v1alpha1
@@ -285,16 +276,6 @@ def test_priority_class_cannot_be_expressed_in_a_trainjob(tmp_path: Path) -> Non
     assert [d.path for d in e.value.diagnostics] == [("spec", "training", 0, "placement", "priorityClass")]
 
 
-def test_initializer_on_a_runtime_without_one_is_refused(tmp_path: Path) -> None:
-    spec = PLAIN_V2.replace("      timeoutSeconds: 600\n",
-                            "      runtime: deepspeed-distributed\n      model: {uri: hf://a/b}\n")
-    project, stack = make_project(tmp_path, spec)
-    with pytest.raises(FindingsError) as e:
-        rendered(project, stack, "training")
-    (d,) = e.value.diagnostics
-    assert d.code == "KF305" and d.path[-1] == "model" and "deepspeed-distributed" in d.message
-
-
 # ---------------------------------------------------------------- Training Operator v1 (kubeflow-legacy)
 
 def swagger_errors(value: Any, type_name: str, at: str = "") -> list[str]:
@@ -329,11 +310,24 @@ def swagger_errors(value: Any, type_name: str, at: str = "") -> list[str]:
     return out
 
 
+def sdk_errors(body: dict[str, Any]) -> list[str]:
+    """The kubeflow-training SDK's own deserializer: its models refuse a missing required field."""
+    from types import SimpleNamespace
+
+    from kubeflow.training import ApiClient
+
+    try:
+        ApiClient().deserialize(SimpleNamespace(data=json.dumps(body)), "KubeflowOrgV1PyTorchJob")
+    except ValueError as e:
+        return [str(e)]
+    return []
+
+
 def test_pytorchjob_on_legacy(tmp_path: Path) -> None:
     project, stack = make_project(tmp_path, PLAIN, stack="kubeflow-legacy")
     (job,) = rendered(project, stack, "training")
     assert (job.api_version, job.kind) == ("kubeflow.org/v1", "PyTorchJob")
-    assert swagger_errors(job.body, "KubeflowOrgV1PyTorchJob") == []
+    assert stack_errors(job.body, "kubeflow-legacy") == []
     spec = job.body["spec"]
     assert spec["nprocPerNode"] == "4"
     assert spec["runPolicy"] == {"activeDeadlineSeconds": 600}
@@ -357,6 +351,15 @@ def test_the_swagger_walk_rejects_unknown_fields() -> None:
     assert any("numNodes" in e for e in errors) and any("resource:" in e for e in errors)
 
 
+def test_the_sdk_check_rejects_a_missing_required_field() -> None:
+    body = {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": {"name": "x"},
+            "spec": {"pytorchReplicaSpecs": {"Master": {"replicas": 1, "template": {"spec": {
+                "containers": [{"name": "pytorch", "image": "i"}]}}}}}}
+    assert any("run_policy" in e for e in sdk_errors(body))
+    body["spec"]["runPolicy"] = {}
+    assert sdk_errors(body) == []
+
+
 def test_single_node_pytorchjob_has_no_workers_and_uses_the_runtime_image(tmp_path: Path) -> None:
     spec = PLAIN.replace("      image: ghcr.io/acme/mnist:2\n", "").replace("nodes: 3", "nodes: 1")
     project, stack = make_project(tmp_path, spec, stack="kubeflow-legacy")
@@ -364,6 +367,218 @@ def test_single_node_pytorchjob_has_no_workers_and_uses_the_runtime_image(tmp_pa
     assert list(job.body["spec"]["pytorchReplicaSpecs"]) == ["Master"]
     image = job.body["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]["image"]
     assert image == stack.runtime("training", "torch-distributed")["image"]
+
+
+# ---------------------------------------------------------------- initializers on every stack, every example
+
+STACKS = ("kubeflow-latest", "kubeflow-26.03", "kubeflow-legacy")
+WORKLOADS = ("TrainJob", "TrainingRuntime", "PyTorchJob")
+
+
+def example_builds() -> list[tuple[str, str | None, str]]:
+    out = []
+    for example in ("churn", "llm-finetune"):
+        envs = [None, *sorted(p.stem for p in (REPO / "examples" / example / "overlays").glob("*.yaml"))]
+        out += [(example, env, stack) for stack in STACKS for env in envs]
+    return out
+
+
+def workloads(value: Any) -> list[dict[str, Any]]:
+    """Every TrainJob, TrainingRuntime and PyTorchJob in a build: the resources themselves, Katib trial
+    templates, and the jobs a KFP step creates (JSON strings inside the pipeline IR)."""
+    if isinstance(value, dict):
+        found = [value] if value.get("kind") in WORKLOADS and "spec" in value else []
+        return found + [w for v in value.values() for w in workloads(v)]
+    if isinstance(value, list):
+        return [w for v in value for w in workloads(v)]
+    if isinstance(value, str) and value.startswith("{") and '"kind":' in value:
+        try:
+            return workloads(json.loads(value))
+        except ValueError:
+            return []
+    return []
+
+
+def stack_errors(body: dict[str, Any], stack: str) -> list[str]:
+    if body["kind"] == "PyTorchJob":
+        return swagger_errors(body, "KubeflowOrgV1PyTorchJob") + sdk_errors(body)
+    return crd_errors(body, TRAINER_CRDS[STACK_TRAINER[stack]] / f"trainer.kubeflow.org_{body['kind'].lower()}s.yaml")
+
+
+def node_pod(runtime: dict[str, Any]) -> dict[str, Any]:
+    (node,) = [j for j in runtime["spec"]["template"]["spec"]["replicatedJobs"] if j["name"] == "node"]
+    return node["template"]["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize(("example", "env", "stack"), example_builds())
+def test_examples_build_and_match_the_stack_apis(example: str, env: str | None, stack: str) -> None:
+    """The whole build (output check included) succeeds, and every training object in it, wherever it
+    sits, is accepted by the upstream schema of that stack's release (unknown fields rejected)."""
+    result = build_project(REPO / "examples" / example, env, stack)
+    found = workloads([r.body for r in result.resources])
+    kinds = {b["kind"] for b in found}
+    assert kinds == ({"PyTorchJob"} if stack == "kubeflow-legacy" else {"TrainJob", "TrainingRuntime"})
+    for body in found:
+        assert stack_errors(body, stack) == [], (body["kind"], body.get("metadata"))
+    project = result.project.model.spec
+    (entry,) = project.training
+    uris = {k: getattr(entry, k).uri for k in ("dataset", "model") if getattr(entry, k) is not None}
+    assert uris  # both examples fetch something: the point of this test
+    for body in found:
+        if body["kind"] == "TrainJob":
+            init = body["spec"].get("initializer", {})
+            if stack == "kubeflow-latest":
+                assert {k: v["storageUri"] for k, v in init.items()} == uris
+            else:  # Trainer 2.1: in the runtime's pods, not spec.initializer (no initializer jobs to feed)
+                assert init == {}
+        pods = ([node_pod(body)] if body["kind"] == "TrainingRuntime" and stack == "kubeflow-26.03" else
+                [r["template"]["spec"] for r in body["spec"]["pytorchReplicaSpecs"].values()]
+                if body["kind"] == "PyTorchJob" else [])
+        for pod in pods:
+            fetched = {c["name"].removesuffix("-initializer"): c["env"][0]["value"] for c in pod["initContainers"]}
+            assert fetched == uris
+
+
+def trainer21_webhook_errors(job: dict[str, Any], runtime: dict[str, Any]) -> list[str]:
+    """Trainer 2.1's TrainJob webhook (pkg/runtime/framework/plugins/jobset Validate), restated: an
+    initializer needs a job of its name holding a (init) container of its name; podTemplateOverrides may
+    only target existing jobs and containers, and set no env on node or initializer containers."""
+    names = {j["name"]: {c["name"] for k in ("initContainers", "containers")
+                         for c in j["template"]["spec"]["template"]["spec"].get(k, [])}
+             for j in runtime["spec"]["template"]["spec"]["replicatedJobs"]}
+    errors = [f"initializer.{k}: no {k}-initializer job/container" for k in job["spec"].get("initializer", {})
+              if f"{k}-initializer" not in names.get(f"{k}-initializer", set())]
+    for o in job["spec"].get("podTemplateOverrides", []):
+        for t in o["targetJobs"]:
+            containers = names.get(t["name"])
+            if containers is None:
+                errors.append(f"targetJob {t['name']} not in the runtime")
+                continue
+            for k in ("initContainers", "containers"):
+                for c in o.get("spec", {}).get(k, []):
+                    if c["name"] not in containers:
+                        errors.append(f"{k} {c['name']} not in job {t['name']}")
+                    elif k == "containers" and c.get("env") and c["name"] in (
+                            "node", "dataset-initializer", "model-initializer"):
+                        errors.append(f"env on {c['name']}")
+    return errors
+
+
+FETCH = PLAIN_V2.replace("      timeoutSeconds: 600\n", """\
+      dataset: {uri: s3://bucket/churn, secret: s3-creds}
+      model: {uri: hf://Qwen/Qwen2.5-0.5B}
+""")
+
+
+def test_trainer_2_1_fetches_in_init_containers_of_a_derived_runtime(tmp_path: Path) -> None:
+    project, stack = make_project(tmp_path, FETCH, stack="kubeflow-26.03")
+    runtime, job = rendered(project, stack, "training")
+    assert (runtime.kind, job.kind) == ("TrainingRuntime", "TrainJob")
+    assert stack_errors(runtime.body, "kubeflow-26.03") == stack_errors(job.body, "kubeflow-26.03") == []
+    assert job.body["spec"]["runtimeRef"] == {"apiGroup": "trainer.kubeflow.org", "kind": "TrainingRuntime",
+                                              "name": runtime.name}
+    assert "initializer" not in job.body["spec"]
+    assert trainer21_webhook_errors(job.body, runtime.body) == []
+    # the derived runtime is the single node job of torch-distributed (the trainer's ancestor label)
+    (rjob,) = runtime.body["spec"]["template"]["spec"]["replicatedJobs"]
+    assert rjob["name"] == "node" and "dependsOn" not in rjob
+    assert rjob["template"]["metadata"]["labels"] == {"trainer.kubeflow.org/trainjob-ancestor-step": "trainer"}
+    pod = node_pod(runtime.body)
+    dataset, model = pod["initContainers"]
+    # the images of the stack's Trainer release, with the env the Trainer gives its initializer containers
+    assert dataset["image"] == "ghcr.io/kubeflow/trainer/dataset-initializer:v2.1.0"
+    assert model["image"] == "ghcr.io/kubeflow/trainer/model-initializer:v2.1.0"
+    assert dataset["env"] == [{"name": "STORAGE_URI", "value": "s3://bucket/churn"}]
+    assert dataset["envFrom"] == [{"secretRef": {"name": "s3-creds"}}] and "envFrom" not in model
+    assert dataset["volumeMounts"] == [{"name": "dataset-initializer", "mountPath": "/workspace/dataset"}]
+    assert model["volumeMounts"] == [{"name": "model-initializer", "mountPath": "/workspace/model"}]
+    # a quota on cpu/memory rejects containers without requests; GPUs stay with the trainer
+    assert dataset["resources"] == {"requests": {"cpu": "4", "memory": "16Gi"},
+                                    "limits": {"cpu": "4", "memory": "16Gi"}}
+    (node,) = pod["containers"]
+    assert node["name"] == "node" and node["image"] == stack.runtime("training", "torch-distributed")["image"]
+    assert node["volumeMounts"] == [{"name": "dataset-initializer", "mountPath": "/workspace/dataset"},
+                                    {"name": "model-initializer", "mountPath": "/workspace/model"}]
+    assert pod["volumes"] == [{"name": "dataset-initializer", "emptyDir": {"sizeLimit": "20Gi"}},
+                              {"name": "model-initializer", "emptyDir": {"sizeLimit": "20Gi"}}]
+    # the user's volume reaches the node job through 2.1's podTemplateOverrides, beside the initializers'
+    (override,) = job.body["spec"]["podTemplateOverrides"]
+    assert override["targetJobs"] == [{"name": "node"}]
+    assert override["spec"]["volumes"] == [{"name": "cfg", "configMap": {"name": "train-cfg"}}]
+    assert runtime.explain["spec.template.spec.replicatedJobs[node].template.spec.template.spec.initContainers"
+                           "[model-initializer]"] == "ml-project.yaml:15"
+
+
+def test_the_2_3_shape_is_not_expressible_in_trainer_2_1(tmp_path: Path) -> None:
+    """Why 26.03 differs: the runtime kfconf derives on Trainer 2.3 shares a volumeClaimPolicies PVC,
+    a field Trainer 2.1's JobSet template does not have; the 2.1 runtime is valid on 2.3 as well."""
+    latest, latest_stack = make_project(tmp_path, FETCH)
+    runtime23, job23 = rendered(latest, latest_stack, "training")
+    assert [j["name"] for j in runtime23.body["spec"]["template"]["spec"]["replicatedJobs"]] == [
+        "dataset-initializer", "model-initializer", "node"]
+    assert job23.body["spec"]["initializer"]["dataset"] == {"storageUri": "s3://bucket/churn",
+                                                            "secretRef": {"name": "s3-creds"}}
+    crd21 = TRAINER_CRDS["v2.1.0"] / "trainer.kubeflow.org_trainingruntimes.yaml"
+    assert any("volumeClaimPolicies" in e for e in crd_errors(runtime23.body, crd21))
+    project, stack = make_project(tmp_path, FETCH, stack="kubeflow-26.03")
+    runtime21, _ = rendered(project, stack, "training")
+    assert crd_errors(runtime21.body, TRAINER_CRDS["v2.3.0"] / "trainer.kubeflow.org_trainingruntimes.yaml") == []
+
+
+def test_pytorchjob_fetches_in_init_containers_of_every_replica(tmp_path: Path) -> None:
+    project, stack = make_project(tmp_path, FETCH, stack="kubeflow-legacy")
+    (job,) = rendered(project, stack, "training")
+    assert stack_errors(job.body, "kubeflow-legacy") == []
+    assert job.body["spec"]["runPolicy"] == {}  # required by the v1 API even when empty
+    replicas = job.body["spec"]["pytorchReplicaSpecs"]
+    assert list(replicas) == ["Master", "Worker"]
+    for replica in replicas.values():
+        pod = replica["template"]["spec"]
+        assert [c["name"] for c in pod["initContainers"]] == ["dataset-initializer", "model-initializer"]
+        assert pod["initContainers"][1]["env"] == [{"name": "STORAGE_URI", "value": "hf://Qwen/Qwen2.5-0.5B"}]
+        (c,) = pod["containers"]
+        assert c["name"] == "pytorch"
+        assert c["volumeMounts"] == [{"name": "cfg", "mountPath": "/etc/cfg"},
+                                     {"name": "dataset-initializer", "mountPath": "/workspace/dataset"},
+                                     {"name": "model-initializer", "mountPath": "/workspace/model"}]
+        assert [v["name"] for v in pod["volumes"]] == ["cfg", "dataset-initializer", "model-initializer"]
+    assert replicas["Master"]["template"]["spec"] is not replicas["Worker"]["template"]["spec"]
+    # the legacy stack names the Trainer initializer images it runs (no Training Operator equivalent)
+    assert replicas["Master"]["template"]["spec"]["initContainers"][0]["image"] == \
+        stack.component("trainer")["initializerImages"]["dataset"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_cache_dataset_is_not_fetched_by_a_derived_initializer(tmp_path: Path, stack: str) -> None:
+    """cache:// is served by the data-cache runtime's own initializer (its cache cluster settings)."""
+    spec = FETCH.replace("s3://bucket/churn, secret: s3-creds", "cache://features")
+    project, st = make_project(tmp_path, spec, stack=stack)
+    with pytest.raises(FindingsError) as e:
+        rendered(project, st, "training")
+    (d,) = e.value.diagnostics
+    assert d.code == "KF305" and d.path == ("spec", "training", 0, "dataset", "uri")
+    assert "torch-distributed-with-cache" in d.message
+
+
+def test_initializer_volumes_and_paths_are_reserved(tmp_path: Path) -> None:
+    spec = FETCH.replace("volumes: [{name: cfg, mountPath: /etc/cfg, configMap: train-cfg}]",
+                         "volumes: [{name: model-initializer, mountPath: /workspace/model/, emptyDir: true}]")
+    with pytest.raises(FindingsError) as e:
+        make_project(tmp_path, spec, stack="kubeflow-26.03")
+    found = {(d.code, d.path[-1]) for d in e.value.diagnostics}
+    assert found == {("KF206", "name"), ("KF206", "mountPath")}
+
+
+@pytest.mark.parametrize("stack", ["kubeflow-latest", "kubeflow-26.03"])
+def test_a_model_on_a_runtime_that_cannot_fetch_one_is_refused_on_the_spec_line(tmp_path: Path, stack: str) -> None:
+    """deepspeed's node + launcher (OpenMPI, ssh) is not restated in a derived runtime: KF305, with why."""
+    spec = PLAIN_V2.replace("      timeoutSeconds: 600\n",
+                            "      runtime: deepspeed-distributed\n      model: {uri: hf://a/b}\n")
+    with pytest.raises(FindingsError) as e:
+        make_project(tmp_path, spec, stack=stack)
+    (d,) = [d for d in e.value.diagnostics if d.code == "KF305"]
+    assert d.path == ("spec", "training", 0, "model") and d.loc is not None and d.loc.line == 15
+    assert "deepspeed-distributed" in d.message and "node, launcher" in d.message
 
 
 # ---------------------------------------------------------------- health

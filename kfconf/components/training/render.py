@@ -7,6 +7,34 @@ round trip through `kubeflow-trainer-api`'s pydantic TrainJob costs ~7x the whol
 (measured 1.1 ms vs 0.16 ms per churn TrainJob), and build speed is benchmarked; the tests cross-check
 every body against those models and against the stack's CRD schema instead.
 
+Dataset and model initializers (`dataset:` / `model:`, hf:// or s3://) run the Trainer's own initializer
+images (`ghcr.io/kubeflow/trainer/{dataset,model}-initializer`, stack `initializerImages`), which read
+STORAGE_URI (and the secret's keys, e.g. ACCESS_TOKEN, ACCESS_KEY_ID, as env) and write to
+/workspace/dataset and /workspace/model. Where they run depends on what each API allows:
+
+* Trainer ≥2.2 (`initializerMode: jobs`): `spec.initializer` on the TrainJob. The Trainer webhook rejects
+  it unless the runtime has a `dataset-initializer` / `model-initializer` job, which torch-distributed
+  lacks, so kfconf derives a namespaced TrainingRuntime with those jobs (the shape of upstream's torchtune
+  runtimes), sharing a per-TrainJob PVC from JobSet `volumeClaimPolicies`.
+* Trainer 2.1 (`initializerMode: initContainers`): its JobSet template has no `volumeClaimPolicies`, so
+  the only volume two replicated jobs' pods can share is a PVC that exists beforehand (2.1's torchtune
+  runtimes mount a fixed claim `initializer` the user creates). One such claim per runtime would be
+  shared by every TrainJob using it (Katib trials, pipeline runs) downloading into one directory at once,
+  and an RWO claim would block pods on other nodes. So the derived TrainingRuntime instead gives each
+  trainer pod init containers running the same images into emptyDirs (one download per node), and the
+  TrainJob sets no `spec.initializer` (the webhook would demand the initializer jobs). Init containers
+  cannot come from the TrainJob: 2.1's podTemplateOverrides only patch env/volumeMounts of containers
+  the runtime already has.
+* Training Operator v1 (PyTorchJob): no initializer API at all; the same init containers and emptyDirs in
+  the Master and Worker pod templates.
+
+Init containers request the trainer's cpu and memory (no GPUs): a namespace quota on cpu/memory (the
+profile's) rejects pods with a container that requests none, and a pod's request is the larger of its
+init and app containers, so this schedules nothing extra. A cache:// dataset needs the data-cache
+runtime's own initializer (its cache cluster settings), so kfconf never derives one for it. KF305 stays
+where no initializer can be added: runtimes kfconf cannot restate (the MPI runtimes' node + launcher with
+their OpenMPI/ssh setup) and a runtime that has one initializer job but not the other.
+
 `job_body` is shared with the tuning renderer (the trial template) and the pipelines renderer (a step
 that creates the job), so the three always agree on what a training entry means.
 """
@@ -34,7 +62,12 @@ PATCH_MANAGER = "kfconf.dev/ml-project"
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 ANCESTOR = "trainer.kubeflow.org/trainjob-ancestor-step"
 INITIALIZER_VOLUME = "initializer"
+"""The volume an initializer job must mount (Trainer webhook rule)."""
 WORKSPACE = "/workspace"
+INITIALIZER_KINDS = ("dataset", "model")
+STORAGE_URI = "STORAGE_URI"
+"""The env the initializer images read the URI from (pkg/initializers/utils)."""
+CACHE_SCHEME = "cache://"
 __all__ = ["GPU", "NODE", "PYTORCH", "Built", "job_body", "render", "render_args", "scalar"]
 
 
@@ -53,6 +86,12 @@ def trainer_settings(ctx: RenderContext) -> dict[str, Any]:
 
 def is_legacy(ctx: RenderContext) -> bool:
     return trainer_settings(ctx).get("target", "trainjob") == "pytorchjob"
+
+
+def init_containers_mode(ctx: RenderContext) -> bool:
+    """Whether initializers run as init containers of the trainer pods (Trainer 2.1, PyTorchJob) rather
+    than as initializer jobs of the runtime (Trainer ≥2.2)."""
+    return is_legacy(ctx) or trainer_settings(ctx).get("initializerMode", "jobs") == "initContainers"
 
 
 def render_args(args: dict[str, Any] | list[str]) -> list[str]:
@@ -131,27 +170,32 @@ def _trainjob(ctx: RenderContext, job: Any, base: PathT, ex: Explain, problems: 
     extra: list[tuple[dict[str, Any], dict[str, str]]] = []
     ref = {"apiGroup": TRAINER_GROUP, "kind": "ClusterTrainingRuntime", "name": job.runtime}
     jobs = _jobs(runtime)
+    wanted = [k for k in INITIALIZER_KINDS if getattr(job, k) is not None]
+    missing = [k for k in wanted if f"{k}-initializer" not in jobs]
+    for kind in missing:
+        if not runtime.get("deriveInitializers", False):
+            _unsupported(ctx, problems, (*base, kind), f"expected a runtime with a {kind}-initializer job, got "
+                         f"'{job.runtime}', which has none and whose jobs ({', '.join(jobs)}) kfconf cannot "
+                         "restate in a TrainingRuntime with one added,")
+    if missing and runtime.get("deriveInitializers", False):
+        _check_derivable(ctx, job, base, problems)
+    in_pods = bool(missing) and init_containers_mode(ctx)
     initializer: dict[str, Any] = {}
-    for kind in ("dataset", "model"):
+    for kind in [] if in_pods else wanted:
         init = getattr(job, kind)
-        if init is None:
-            continue
         one: dict[str, Any] = {"storageUri": init.uri}
         ex.spec(f"spec.initializer.{kind}.storageUri", kind, "uri")
         if init.secret:
             one["secretRef"] = {"name": init.secret}
             ex.spec(f"spec.initializer.{kind}.secretRef.name", kind, "secret")
         initializer[kind] = one
-        if f"{kind}-initializer" not in jobs and not runtime.get("deriveInitializers", False):
-            _unsupported(ctx, problems, (*base, kind), f"expected a runtime with a {kind}-initializer job, got "
-                         f"'{job.runtime}', which has none,")
-    missing = [k for k in initializer if f"{k}-initializer" not in jobs]
     if missing and not problems:
-        derived = derived_runtime(ctx, job, runtime, sorted(initializer))
+        derived = derived_runtime(ctx, job, runtime, wanted, init_containers=in_pods)
         extra.append(derived)
         ref = {"apiGroup": TRAINER_GROUP, "kind": "TrainingRuntime", "name": derived[0]["metadata"]["name"]}
         jobs = [j["name"] for j in derived[0]["spec"]["template"]["spec"]["replicatedJobs"]]
-        ex.out["spec.runtimeRef.name"] = f"{ctx.origin((*base, 'runtime'))} (+ initializers: TrainingRuntime " \
+        how = "init containers" if in_pods else "initializers"
+        ex.out["spec.runtimeRef.name"] = f"{ctx.origin((*base, 'runtime'))} (+ {how}: TrainingRuntime " \
                                          f"{ref['name']})"
     else:
         ex.spec("spec.runtimeRef.name", "runtime")
@@ -225,56 +269,130 @@ def _overrides(changes: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]
     return [{"targetJobs": [{"name": n} for n in names], "spec": patch} for patch, names in groups]
 
 
-def derived_runtime(ctx: RenderContext, job: Any, runtime: dict[str, Any], kinds: list[str]
-                    ) -> tuple[dict[str, Any], dict[str, str]]:
-    """A namespaced TrainingRuntime: the stack's single-job runtime plus dataset/model initializer jobs
-    that download into a per-TrainJob volume shared with the trainer, the shape of upstream's torchtune
-    runtimes (JobSet volumeClaimPolicies, Trainer ≥2.2). The Trainer webhook rejects a TrainJob with
-    `initializer.dataset` or `.model` whose runtime has no such job, which the built-in
-    torch-distributed runtime does not have."""
+def _check_derivable(ctx: RenderContext, job: Any, base: PathT, problems: list[Diagnostic]) -> None:
+    """What kfconf's own initializers cannot do: a data cache, or run without an image from the stack."""
+    if job.dataset is not None and job.dataset.uri.startswith(CACHE_SCHEME):
+        _unsupported(ctx, problems, (*base, "dataset", "uri"),
+                     f"expected a runtime with the data cache's dataset-initializer for a {CACHE_SCHEME} dataset "
+                     "(it carries the cache cluster settings, e.g. torch-distributed-with-cache), got "
+                     f"'{job.runtime}'")
+    images = trainer_settings(ctx).get("initializerImages") or {}
+    for kind in INITIALIZER_KINDS:
+        if getattr(job, kind) is not None and not images.get(kind):
+            _unsupported(ctx, problems, (*base, kind), f"expected an initializer image for {kind}s in the stack "
+                         f"(components.trainer.initializerImages.{kind}), got none")
+
+
+def _cpu_memory(job: Any) -> dict[str, Any]:
+    """The trainer's cpu and memory (requests and limits) without extended resources such as GPUs."""
+    return {side: {k: v for k, v in values.items() if k in ("cpu", "memory")}
+            for side, values in resources(job.resources).items()}
+
+
+def initializer_pod(ctx: RenderContext, job: Any, kinds: list[str]) -> tuple[list[dict[str, Any]],
+                                                                             list[dict[str, Any]],
+                                                                             list[dict[str, Any]]]:
+    """Init containers that fetch each of `kinds` into an emptyDir before the trainer starts, the trainer's
+    mounts of those emptyDirs, and the volumes: (initContainers, trainer volumeMounts, volumes).
+
+    The env is what the Trainer itself gives its initializer containers: STORAGE_URI, and the secret's
+    keys through envFrom (pkg/runtime/framework/plugins/jobset builder)."""
     settings = trainer_settings(ctx)
-    images = settings.get("initializerImages", {})
-
-    def mount() -> list[dict[str, Any]]:
-        return [{"name": INITIALIZER_VOLUME, "mountPath": WORKSPACE}]
-
-    replicated: list[dict[str, Any]] = []
+    images = settings.get("initializerImages") or {}
+    res = _cpu_memory(job)
+    inits: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    volumes: list[dict[str, Any]] = []
     for kind in kinds:
-        name = f"{kind}-initializer"
-        replicated.append({"name": name, "template": {
-            "metadata": {"labels": {ANCESTOR: name}},
-            "spec": {"template": {"spec": {"containers": [
-                {"name": name, "image": images[kind], "volumeMounts": mount()}]}}}}})
-    node: dict[str, Any] = {"name": NODE, "image": runtime["image"], "volumeMounts": mount()}
-    replicated.append({"name": NODE, "dependsOn": [{"name": f"{k}-initializer", "status": "Complete"}
-                                                   for k in kinds],
-                       "template": {"metadata": {"labels": {ANCESTOR: "trainer"}},
-                                    "spec": {"template": {"spec": {"containers": [node]}}}}})
+        init = getattr(job, kind)
+        name, path = f"{kind}-initializer", f"{WORKSPACE}/{kind}"
+        mount = {"name": initializer_volume(kind), "mountPath": path}
+        container: dict[str, Any] = {"name": name, "image": images[kind],
+                                     "env": [{"name": STORAGE_URI, "value": init.uri}]}
+        if init.secret:
+            container["envFrom"] = [{"secretRef": {"name": init.secret}}]
+        if res:
+            container["resources"] = copy.deepcopy(res)
+        container["volumeMounts"] = [dict(mount)]
+        inits.append(container)
+        mounts.append(mount)
+        # the size of the PVC the initializer jobs get on Trainer ≥2.2; past it the pod is evicted
+        volumes.append({"name": initializer_volume(kind),
+                        "emptyDir": {"sizeLimit": settings.get("initializerStorage", "20Gi")}})
+    return inits, mounts, volumes
+
+
+def initializer_volume(kind: str) -> str:
+    """One volume per kind: Trainer releases merge volume mounts by name or by path, and either way two
+    mounts of one volume could collapse into one."""
+    return f"{kind}-initializer"
+
+
+def derived_runtime(ctx: RenderContext, job: Any, runtime: dict[str, Any], kinds: list[str], *,
+                    init_containers: bool = False) -> tuple[dict[str, Any], dict[str, str]]:
+    """A namespaced TrainingRuntime: the stack's single-job runtime plus what fetches `kinds`.
+
+    Jobs (Trainer ≥2.2): dataset/model initializer jobs that download into a per-TrainJob volume shared
+    with the trainer, the shape of upstream's torchtune runtimes (JobSet volumeClaimPolicies). The Trainer
+    webhook rejects a TrainJob with `initializer.dataset` or `.model` whose runtime has no such job, which
+    the built-in torch-distributed runtime does not have.
+    Init containers (Trainer 2.1, no volumeClaimPolicies): the `node` job alone, its pods fetching into
+    emptyDirs before the trainer starts (see the module docstring)."""
+    settings = trainer_settings(ctx)
+    base = ctx.project.entry_path("training", job.name)
+    explain = {
+        "metadata.name": ctx.origin((*base, "name")),
+        "spec.mlPolicy": ctx.stack_origin(f"runtimes.training.{job.runtime}"),
+        "spec.template.spec.replicatedJobs": ctx.stack_origin("components.trainer.initializerImages"),
+    }
+    node: dict[str, Any] = {"name": NODE, "image": runtime["image"]}
+    node_job: dict[str, Any] = {"name": NODE}
+    replicated: list[dict[str, Any]] = []
+    template: dict[str, Any] = {}
+    if init_containers:
+        inits, mounts, volumes = initializer_pod(ctx, job, kinds)
+        node["volumeMounts"] = mounts
+        pod: dict[str, Any] = {"initContainers": inits, "containers": [node], "volumes": volumes}
+        explain["spec.template.spec.replicatedJobs[node].template.spec.template.spec.volumes"] = \
+            ctx.stack_origin("components.trainer.initializerStorage")
+        for kind in kinds:
+            explain[f"spec.template.spec.replicatedJobs[node].template.spec.template.spec.initContainers"
+                    f"[{kind}-initializer]"] = ctx.origin((*base, kind))
+        if job.resources.cpu is not None or job.resources.memory is not None:
+            explain["spec.template.spec.replicatedJobs[node].template.spec.template.spec.initContainers[*]"
+                    ".resources"] = f"{ctx.origin((*base, 'resources'))} (cpu and memory; quota needs requests)"
+    else:
+        images = settings.get("initializerImages") or {}
+
+        def mount() -> list[dict[str, Any]]:
+            return [{"name": INITIALIZER_VOLUME, "mountPath": WORKSPACE}]
+
+        for kind in kinds:
+            name = f"{kind}-initializer"
+            replicated.append({"name": name, "template": {
+                "metadata": {"labels": {ANCESTOR: name}},
+                "spec": {"template": {"spec": {"containers": [
+                    {"name": name, "image": images[kind], "volumeMounts": mount()}]}}}}})
+            explain[f"spec.template.spec.replicatedJobs[{name}]"] = ctx.origin((*base, kind))
+        node["volumeMounts"] = mount()
+        node_job["dependsOn"] = [{"name": f"{k}-initializer", "status": "Complete"} for k in kinds]
+        pod = {"containers": [node]}
+        access = "ReadWriteOnce" if job.nodes == 1 else "ReadWriteMany"  # every node reads the download
+        template["volumeClaimPolicies"] = [{"templates": [{"metadata": {"name": INITIALIZER_VOLUME}, "spec": {
+            "accessModes": [access],
+            "resources": {"requests": {"storage": settings.get("initializerStorage", "20Gi")}}}}]}]
+        explain["spec.template.spec.volumeClaimPolicies"] = ctx.stack_origin("components.trainer.initializerStorage")
+    node_job["template"] = {"metadata": {"labels": {ANCESTOR: "trainer"}}, "spec": {"template": {"spec": pod}}}
+    replicated.append(node_job)
+    template["replicatedJobs"] = replicated
     policy = runtime.get("policy", runtime.get("framework", "torch"))
-    access = "ReadWriteOnce" if job.nodes == 1 else "ReadWriteMany"  # every node reads the download
     body = {
         "apiVersion": settings.get("apiVersion", f"{TRAINER_GROUP}/v1alpha1"),
         "kind": "TrainingRuntime",
         "metadata": {"name": f"{job.name}-{job.runtime}", "namespace": ctx.namespace,
                      "labels": {"trainer.kubeflow.org/framework": runtime.get("framework", "torch")}},
-        "spec": {
-            "mlPolicy": {"numNodes": 1, policy: {}},
-            "template": {"spec": {
-                "volumeClaimPolicies": [{"templates": [{"metadata": {"name": INITIALIZER_VOLUME}, "spec": {
-                    "accessModes": [access],
-                    "resources": {"requests": {"storage": settings.get("initializerStorage", "20Gi")}}}}]}],
-                "replicatedJobs": replicated}},
-        },
+        "spec": {"mlPolicy": {"numNodes": 1, policy: {}}, "template": {"spec": template}},
     }
-    base = ctx.project.entry_path("training", job.name)
-    explain = {
-        "metadata.name": ctx.origin((*base, "name")),
-        "spec.mlPolicy": ctx.stack_origin(f"runtimes.training.{job.runtime}"),
-        "spec.template.spec.volumeClaimPolicies": ctx.stack_origin("components.trainer.initializerStorage"),
-        "spec.template.spec.replicatedJobs": ctx.stack_origin("components.trainer.initializerImages"),
-    }
-    for kind in kinds:
-        explain[f"spec.template.spec.replicatedJobs[{kind}-initializer]"] = ctx.origin((*base, kind))
     return body, explain
 
 
@@ -284,9 +402,9 @@ def _pytorchjob(ctx: RenderContext, job: Any, base: PathT, ex: Explain, problems
     Field names follow the kubeflow-training 1.9 SDK models (KubeflowOrgV1PyTorchJob)."""
     settings = trainer_settings(ctx)
     runtime = _runtime(ctx, job)
-    for kind in ("dataset", "model"):
-        if getattr(job, kind) is not None:
-            _unsupported(ctx, problems, (*base, kind), "the Training Operator v1 has no initializers:")
+    kinds = [k for k in INITIALIZER_KINDS if getattr(job, k) is not None]
+    if kinds:
+        _check_derivable(ctx, job, base, problems)
     container: dict[str, Any] = {"name": PYTORCH}
     if job.image:
         container["image"] = ctx.image(job.image)
@@ -311,11 +429,29 @@ def _pytorchjob(ctx: RenderContext, job: Any, base: PathT, ex: Explain, problems
     if res:
         container["resources"] = res
         ex.spec("spec.pytorchReplicaSpecs.*.template.spec.containers[0].resources", "resources")
+    inits: list[dict[str, Any]] = []
+    init_mounts: list[dict[str, Any]] = []
+    init_volumes: list[dict[str, Any]] = []
+    if kinds and not problems:
+        # the Training Operator v1 has no initializer API: the Trainer's initializer images as init containers
+        inits, init_mounts, init_volumes = initializer_pod(ctx, job, kinds)
+        for kind in kinds:
+            ex.spec(f"spec.pytorchReplicaSpecs.*.template.spec.initContainers[{kind}-initializer]", kind)
+        ex.stack("spec.pytorchReplicaSpecs.*.template.spec.initContainers[*].image",
+                 "components.trainer.initializerImages")
+        if job.resources.cpu is not None or job.resources.memory is not None:
+            ex.spec("spec.pytorchReplicaSpecs.*.template.spec.initContainers[*].resources", "resources")
+    mounts = [volume_mount(v) for v in job.volumes] + init_mounts
+    if mounts:
+        container["volumeMounts"] = mounts
+    pod: dict[str, Any] = {}
+    if inits:
+        pod["initContainers"] = inits
+    pod["containers"] = [container]
+    volumes = [volume(v) for v in job.volumes] + init_volumes
+    if volumes:
+        pod["volumes"] = volumes
     if job.volumes:
-        container["volumeMounts"] = [volume_mount(v) for v in job.volumes]
-    pod: dict[str, Any] = {"containers": [container]}
-    if job.volumes:
-        pod["volumes"] = [volume(v) for v in job.volumes]
         ex.spec("spec.pytorchReplicaSpecs.*.template.spec.volumes", "volumes")
     if job.placement is not None:
         pod.update(pod_placement(job.placement))
@@ -338,8 +474,10 @@ def _pytorchjob(ctx: RenderContext, job: Any, base: PathT, ex: Explain, problems
     if job.queue:
         run_policy["suspend"] = True
         ex.spec("spec.runPolicy.suspend", "queue")
-    if run_policy:
-        spec["runPolicy"] = run_policy
+    # required by the Training Operator's OpenAPI (the SDK model refuses run_policy None), so always written
+    spec["runPolicy"] = run_policy
+    if not run_policy:
+        ex.fixed("spec.runPolicy", "required by the Training Operator v1 API (PyTorchJobSpec.runPolicy)")
     body = {"apiVersion": settings.get("apiVersion", "kubeflow.org/v1"), "kind": "PyTorchJob",
             "metadata": _metadata(ctx, job, ex), "spec": spec}
     ex.stack("apiVersion", "components.trainer.apiVersion")
