@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 from kfconf.core.errors import Diagnostic, Severity, UsageError
 from kfconf.spec.environments import SPEC_FILE
@@ -47,7 +48,7 @@ def one_project(path: str | None) -> Path:
     return found[0]
 
 
-def print_diagnostics(diags: Iterable[Diagnostic], stream=None) -> None:  # type: ignore[no-untyped-def]
+def print_diagnostics(diags: Iterable[Diagnostic], stream: TextIO | None = None) -> None:
     stream = stream or sys.stderr
     for d in diags:
         print(d.render(), file=stream)

@@ -17,7 +17,7 @@ SCHEMA_ID = "https://kfconf.dev/schemas/v1alpha1/ml-project.schema.json"
 
 def _rewrite(node: Any) -> Any:
     if isinstance(node, dict):
-        out = {}
+        out: dict[str, Any] = {}
         for k, v in node.items():
             if k == "$ref" and isinstance(v, str):
                 out[k] = v.replace("#/$defs/", "#/definitions/")

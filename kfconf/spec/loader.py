@@ -98,7 +98,7 @@ class _Walker:
             raise _TooBig(f"nesting deeper than {MAX_DEPTH} levels", node)
         cls = type(node)
         if cls is ScalarNode:
-            return self.scalar(node, path)
+            return self.scalar(node, path)  # type: ignore[arg-type]
         if cls is SequenceNode:
             out_list = []
             for i, item in enumerate(node.value):

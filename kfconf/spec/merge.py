@@ -43,8 +43,9 @@ def merge(
                 base_src.drop_under((*path, k))
                 continue
             if k in out or isinstance(v, dict | list):
-                # a list or mapping new to the base still merges, so `name: "*"` and `$patch` apply to nothing
-                below = out[k] if k in out else type(v)()
+                # a list or mapping new to the base (or null there) still merges, so `name: "*"` and
+                # `$patch` apply to nothing
+                below = out[k] if out.get(k) is not None else type(v)()
                 out[k], d = merge(below, base_src, v, upper_src, (*path, k), (*upath, k))
                 diags.extend(d)
             else:
@@ -96,8 +97,9 @@ def _shift_list(src: SourceMap, path: PathT, removed: int) -> None:
     n = len(path)
     moved: dict[PathT, Any] = {}
     for p in list(src.by_path):
-        if p[:n] == path and len(p) > n and isinstance(p[n], int) and p[n] >= removed:
+        index = p[n] if p[:n] == path and len(p) > n else None
+        if isinstance(index, int) and index >= removed:
             loc = src.by_path.pop(p)
-            if p[n] > removed:
-                moved[(*path, p[n] - 1, *p[n + 1:])] = loc
+            if index > removed:
+                moved[(*path, index - 1, *p[n + 1:])] = loc
     src.by_path.update(moved)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, create_model
 
@@ -31,6 +31,11 @@ class SpecBase(Model):
     images: dict[str, str] = Field(default_factory=dict)
     """Named images; entries refer to them by name (`image: trainer`) or give a full reference."""
 
+    if TYPE_CHECKING:  # the component sections are added from the registry below; the profile is always there
+        from kfconf.components.profile.spec import ProfileSpec
+
+        profile: ProfileSpec
+
 
 def _section_field(c: Any) -> tuple[Any, Any]:
     if not c.many:
@@ -47,7 +52,10 @@ class MLProject(Model):
     api_version: Literal["kfconf.dev/v1alpha1"] = Field(alias="apiVersion")
     kind: Literal["MLProject"]
     metadata: Metadata
-    spec: ProjectSpec  # type: ignore[valid-type]
+    if TYPE_CHECKING:
+        spec: SpecBase
+    else:
+        spec: ProjectSpec
 
     def section(self, key: str) -> Any:
         return getattr(self.spec, key)

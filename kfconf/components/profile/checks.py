@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from kfconf.core.errors import Diagnostic
+from kfconf.core.source import PathT
 from kfconf.spec.project import Project
 from kfconf.spec.stacks import Stack
 
@@ -22,7 +23,7 @@ def check(project: Project, stack: Stack | None) -> Iterator[Diagnostic]:
         p = ("spec", "profile")
         yield Diagnostic("KF102", "expected an owner (spec.profile.owner or metadata.owner): the Profile "
                          "controller makes the owner the namespace admin", project.loc(p), p)
-    path = ("spec", "profile", "namespace")
+    path: PathT = ("spec", "profile", "namespace")
     if profile.namespace in RESERVED_NAMESPACES or profile.namespace.startswith("kube-"):
         yield Diagnostic("KF209", f"expected a namespace of the project's own, got the platform namespace "
                          f"'{profile.namespace}'", project.loc(path), path,
@@ -30,5 +31,5 @@ def check(project: Project, stack: Stack | None) -> Iterator[Diagnostic]:
     names = [p.name for p in profile.pod_defaults]
     for i, name in enumerate(names):
         if name in names[:i]:
-            p = ("spec", "profile", "podDefaults", i, "name")
-            yield Diagnostic("KF107", f"expected unique PodDefault names, got '{name}' again", project.loc(p), p)
+            at: PathT = ("spec", "profile", "podDefaults", i, "name")
+            yield Diagnostic("KF107", f"expected unique PodDefault names, got '{name}' again", project.loc(at), at)

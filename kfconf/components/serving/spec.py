@@ -9,6 +9,9 @@ from pydantic import Field
 from kfconf.spec.types import Env, Model, Name, Placement, Resources
 
 
+Protocol = Literal["v1", "v2", "grpc-v1", "grpc-v2"]
+
+
 class Replicas(Model):
     min: int = Field(1, ge=0, le=1000)
     max: int = Field(1, ge=0, le=1000)
@@ -45,7 +48,7 @@ class ServingRuntimeSpec(Model):
     image: str = Field(min_length=1)
     formats: list[str] = Field(min_length=1)
     args: list[str] = Field(default_factory=list)
-    protocols: list[Literal["v1", "v2", "grpc-v1", "grpc-v2"]] = Field(default_factory=lambda: ["v2"])
+    protocols: list[Protocol] = Field(default_factory=lambda: list[Protocol](["v2"]))
 
 
 class ServingEntry(Model):
