@@ -141,12 +141,19 @@ class SchemaSet:
 
     def __init__(self, local_dirs: Sequence[Path] = ()) -> None:
         self.local_dirs = tuple(Path(d) for d in local_dirs)
+        self._local: list[dict[str, tuple[str, dict[str, Any]]]] | None = None
+
+    def _locals(self) -> list[dict[str, tuple[str, dict[str, Any]]]]:
+        """The local folders' schemas, read once per SchemaSet (one build), not once per resource."""
+        if self._local is None:
+            self._local = [_local_docs(d.resolve()) for d in self.local_dirs]
+        return self._local
 
     def lookup(self, stack: Stack, api_version: str, kind: str) -> Lookup:
         group, version = split_api_version(api_version)
         key = f"{_group_dir(group)}/{kind}"
-        for d in self.local_dirs:
-            hit = _local_docs(d.resolve()).get(key)
+        for docs in self._locals():
+            hit = docs.get(key)
             if hit is not None:
                 path, doc = hit
                 if version not in doc["versions"]:
@@ -198,6 +205,16 @@ def compiled(ks: KindSchema) -> Callable[[Any], Any]:
     return fn
 
 
+CACHE_KEEP = 64
+"""Compiled validators kept on disk (the least recently used go first); a schema set has ~50 kinds."""
+
+
+def _prune(folder: Path) -> None:
+    entries = sorted(folder.glob("*.marshal"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    for old in entries[CACHE_KEEP:]:
+        old.unlink(missing_ok=True)
+
+
 def _load_or_compile(schema: dict[str, Any]) -> Callable[[Any], Any]:
     import fastjsonschema
 
@@ -208,6 +225,7 @@ def _load_or_compile(schema: dict[str, Any]) -> Callable[[Any], Any]:
     code = None
     try:
         code = marshal.loads(path.read_bytes())
+        os.utime(path)  # recently used: kept by _prune
     except (OSError, ValueError, EOFError, TypeError):
         code = None
     if code is None:
@@ -218,6 +236,7 @@ def _load_or_compile(schema: dict[str, Any]) -> Callable[[Any], Any]:
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_bytes(marshal.dumps(code))
             os.replace(tmp, path)
+            _prune(path.parent)
         except OSError:
             pass  # a read-only cache only costs time
     namespace: dict[str, Any] = {}

@@ -269,9 +269,17 @@ def test_compiled_validators_are_reused_from_the_disk_cache(tmp_path: Path) -> N
     first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     files = list(tmp_path.iterdir())
     assert len(files) == 1 and files[0].suffix == ".marshal"
-    stamp = files[0].stat().st_mtime_ns
+    inode = files[0].stat().st_ino
     second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert first.stdout == second.stdout and files[0].stat().st_mtime_ns == stamp
+    assert first.stdout == second.stdout and files[0].stat().st_ino == inode  # read, not written again
+    for i in range(70):  # stale entries of older schemas: the least recently used go
+        old = tmp_path / f"{i:040d}.marshal"
+        old.write_bytes(b"")
+        __import__("os").utime(old, (1, 1))
+    files[0].unlink()
+    subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    kept = list(tmp_path.glob("*.marshal"))
+    assert len(kept) == schemas_mod.CACHE_KEEP and files[0] in kept
 
 
 CUSTOM_CRD = """\
