@@ -1,13 +1,17 @@
 """The CRDs' own rules outside JSON Schema: CEL `x-kubernetes-validations` and list-map keys.
 
 Rules are lifted out of the CRD with the path of the node they sit on (see schemas_convert) and
-evaluated with a real CEL implementation (`common-expression-language`, a Rust interpreter), as
-the API server would on create. Covered: every rule that does not read `oldSelf`, i.e. all but the
-transition rules (immutability), which only apply to updates. Among them, in the shipped set: the
-TrainJob name rules (RFC 1035, ≤ 63), initializer storageUri format, managedBy values,
-numProcPerNode, the one-ML-policy rule and `self >= 1` bounds of the runtimes, the JobSet
-startupPolicy/dependsOn rule and volumeClaimPolicies without namespace. A rule that fails to
-evaluate is a violation, as it is for the API server.
+evaluated with a real CEL implementation (`common-expression-language`, a Rust interpreter), as the
+API server does on create. Every rule that does not read `oldSelf` is evaluated; transition rules
+(immutability after create) apply only to updates and are left to the cluster. In the shipped set:
+- TrainJob (2.1, 2.3): metadata.name is an RFC 1035 label of at most 63 characters; managedBy is
+  the Trainer's or MultiKueue's; (2.3) initializer storageUri is empty or scheme://…;
+- (Cluster)TrainingRuntime: at most one ML policy (2.3: torch/mpi/jax/xgboost/flux; 2.1: torch or
+  mpi), numNodes not with a torch elasticPolicy (2.1), numProcPerNode > 0 or auto/cpu/gpu (2.1) and
+  the `≥ 1` bounds (2.3), env-injection containerNames without "node" (2.3), the JobSet's InOrder
+  startup policy not combined with dependsOn, volumeClaimPolicies templates without a namespace (2.3).
+A rule that fails to evaluate is a violation, as it is for the API server. List-map keys
+(`x-kubernetes-list-type: map`) must be unique, as the API server requires.
 """
 
 from __future__ import annotations

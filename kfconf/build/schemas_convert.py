@@ -282,6 +282,8 @@ def crd_kind_file(crd: dict[str, Any], meta_defs: dict[str, Json], *, release: s
         props.pop("status", None)  # the server ignores status on create; a manifest has none
         root["required"] = sorted({*root.get("required", []), "apiVersion", "kind", "metadata"} - {"status"})
         roots[v["name"]] = root
+        lifted.rules = [r for r in lifted.rules if r["path"][:1] != ["status"]]  # a manifest has no status
+        lifted.list_maps = [m for m in lifted.list_maps if m["path"][:1] != ["status"]]
         versions[v["name"]] = {"rules": lifted.rules, "listMaps": lifted.list_maps,
                               "transitionRules": lifted.transition_rules}
     roots, defs = share_subtrees(roots, dict(meta_defs))
