@@ -269,6 +269,22 @@ def test_timeout_on_26_03_is_refused_on_the_spec_line(tmp_path: Path) -> None:
     assert "activeDeadlineSeconds" in d.message and "kubeflow-26.03" in d.message
 
 
+def test_timeout_on_26_03_moves_to_the_job_of_a_derived_runtime(tmp_path: Path) -> None:
+    """Trainer 2.1's TrainJob has no deadline; the node Job of a derived TrainingRuntime carries it."""
+    project, stack = make_project(tmp_path, PLAIN_V2, stack="kubeflow-26.03")
+    resources = rendered(project, stack, "training")
+    (job,) = by_kind(resources, "TrainJob")
+    (runtime,) = by_kind(resources, "TrainingRuntime")
+    assert "activeDeadlineSeconds" not in job.body["spec"]
+    assert job.body["spec"]["runtimeRef"] == {"apiGroup": "trainer.kubeflow.org", "kind": "TrainingRuntime",
+                                              "name": runtime.name}
+    (node,) = runtime.body["spec"]["template"]["spec"]["replicatedJobs"]
+    assert node["template"]["spec"]["activeDeadlineSeconds"] == 600
+    crd21 = REFERENCE / "crds/trainer.kubeflow.org/v2.1.0"
+    assert crd_errors(runtime.body, crd21 / "trainer.kubeflow.org_trainingruntimes.yaml") == []
+    assert crd_errors(job.body, crd21 / "trainer.kubeflow.org_trainjobs.yaml") == []
+
+
 def test_priority_class_cannot_be_expressed_in_a_trainjob(tmp_path: Path) -> None:
     project, stack = make_project(tmp_path, PLAIN)
     with pytest.raises(FindingsError) as e:

@@ -189,12 +189,19 @@ def _trainjob(ctx: RenderContext, job: Any, base: PathT, ex: Explain, problems: 
             one["secretRef"] = {"name": init.secret}
             ex.spec(f"spec.initializer.{kind}.secretRef.name", kind, "secret")
         initializer[kind] = one
-    if missing and not problems:
-        derived = derived_runtime(ctx, job, runtime, wanted, init_containers=in_pods)
+    # Trainer 2.1 has no TrainJob deadline: a derived runtime carries it on its Job template instead
+    deadline_in_runtime = job.timeout_seconds is not None and not settings.get("activeDeadlineSeconds", True)
+    if deadline_in_runtime and not missing and not runtime.get("deriveInitializers", False):
+        _unsupported(ctx, problems, (*base, "timeoutSeconds"),
+                     f"a TrainJob has no activeDeadlineSeconds and runtime '{job.runtime}' cannot be restated "
+                     "with one")
+    if (missing or deadline_in_runtime) and not problems:
+        derived = derived_runtime(ctx, job, runtime, missing and wanted, init_containers=in_pods,
+                                  deadline=job.timeout_seconds if deadline_in_runtime else None)
         extra.append(derived)
         ref = {"apiGroup": TRAINER_GROUP, "kind": "TrainingRuntime", "name": derived[0]["metadata"]["name"]}
         jobs = [j["name"] for j in derived[0]["spec"]["template"]["spec"]["replicatedJobs"]]
-        how = "init containers" if in_pods else "initializers"
+        how = ("init containers" if in_pods else "initializers") if missing else "a Job deadline"
         ex.out["spec.runtimeRef.name"] = f"{ctx.origin((*base, 'runtime'))} (+ {how}: TrainingRuntime " \
                                          f"{ref['name']})"
     else:
@@ -207,13 +214,9 @@ def _trainjob(ctx: RenderContext, job: Any, base: PathT, ex: Explain, problems: 
     if job.queue:
         spec["suspend"] = True  # Kueue admits the job by setting suspend to false
         ex.spec("spec.suspend", "queue")
-    if job.timeout_seconds is not None:
-        if settings.get("activeDeadlineSeconds", True):
-            spec["activeDeadlineSeconds"] = job.timeout_seconds
-            ex.spec("spec.activeDeadlineSeconds", "timeoutSeconds")
-        else:
-            _unsupported(ctx, problems, (*base, "timeoutSeconds"),
-                         "a TrainJob has no activeDeadlineSeconds")
+    if job.timeout_seconds is not None and settings.get("activeDeadlineSeconds", True):
+        spec["activeDeadlineSeconds"] = job.timeout_seconds
+        ex.spec("spec.activeDeadlineSeconds", "timeoutSeconds")
     if job.placement is not None and job.placement.priority_class:
         _unsupported(ctx, problems, (*base, "placement", "priorityClass"),
                      "a TrainJob cannot set a pod priority class (neither runtimePatches nor "
@@ -329,7 +332,8 @@ def initializer_volume(kind: str) -> str:
 
 
 def derived_runtime(ctx: RenderContext, job: Any, runtime: dict[str, Any], kinds: list[str], *,
-                    init_containers: bool = False) -> tuple[dict[str, Any], dict[str, str]]:
+                    init_containers: bool = False, deadline: int | None = None,
+                    ) -> tuple[dict[str, Any], dict[str, str]]:
     """A namespaced TrainingRuntime: the stack's single-job runtime plus what fetches `kinds`.
 
     Jobs (Trainer ≥2.2): dataset/model initializer jobs that download into a per-TrainJob volume shared
@@ -337,7 +341,8 @@ def derived_runtime(ctx: RenderContext, job: Any, runtime: dict[str, Any], kinds
     webhook rejects a TrainJob with `initializer.dataset` or `.model` whose runtime has no such job, which
     the built-in torch-distributed runtime does not have.
     Init containers (Trainer 2.1, no volumeClaimPolicies): the `node` job alone, its pods fetching into
-    emptyDirs before the trainer starts (see the module docstring)."""
+    emptyDirs before the trainer starts (see the module docstring).
+    `deadline` (Trainer 2.1, whose TrainJob has no activeDeadlineSeconds): set on the node Job's spec."""
     settings = trainer_settings(ctx)
     base = ctx.project.entry_path("training", job.name)
     explain = {
@@ -349,10 +354,12 @@ def derived_runtime(ctx: RenderContext, job: Any, runtime: dict[str, Any], kinds
     node_job: dict[str, Any] = {"name": NODE}
     replicated: list[dict[str, Any]] = []
     template: dict[str, Any] = {}
-    if init_containers:
+    if not kinds:
+        pod: dict[str, Any] = {"containers": [node]}
+    elif init_containers:
         inits, mounts, volumes = initializer_pod(ctx, job, kinds)
         node["volumeMounts"] = mounts
-        pod: dict[str, Any] = {"initContainers": inits, "containers": [node], "volumes": volumes}
+        pod = {"initContainers": inits, "containers": [node], "volumes": volumes}
         explain["spec.template.spec.replicatedJobs[node].template.spec.template.spec.volumes"] = \
             ctx.stack_origin("components.trainer.initializerStorage")
         for kind in kinds:
@@ -382,7 +389,12 @@ def derived_runtime(ctx: RenderContext, job: Any, runtime: dict[str, Any], kinds
             "accessModes": [access],
             "resources": {"requests": {"storage": settings.get("initializerStorage", "20Gi")}}}}]}]
         explain["spec.template.spec.volumeClaimPolicies"] = ctx.stack_origin("components.trainer.initializerStorage")
-    node_job["template"] = {"metadata": {"labels": {ANCESTOR: "trainer"}}, "spec": {"template": {"spec": pod}}}
+    job_spec: dict[str, Any] = {"template": {"spec": pod}}
+    if deadline is not None:
+        job_spec["activeDeadlineSeconds"] = deadline
+        explain["spec.template.spec.replicatedJobs[node].template.spec.activeDeadlineSeconds"] = \
+            ctx.origin((*base, "timeoutSeconds"))
+    node_job["template"] = {"metadata": {"labels": {ANCESTOR: "trainer"}}, "spec": job_spec}
     replicated.append(node_job)
     template["replicatedJobs"] = replicated
     policy = runtime.get("policy", runtime.get("framework", "torch"))
