@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +45,14 @@ def validate_project(project_dir: Path, envs: list[str] | None, cwd: Path) -> li
 
 def _rel(path: Path, cwd: Path) -> str:
     try:
-        return str(path.resolve().relative_to(cwd.resolve()))
+        return str(path.resolve().relative_to(_resolved(cwd)))
     except ValueError:
         return str(path)
+
+
+@lru_cache(maxsize=8)
+def _resolved(cwd: Path) -> Path:
+    return cwd.resolve()  # once per run, not once per project
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import os
 import re
+import stat
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -79,11 +81,39 @@ def _real(folder: Path) -> Path:
     return folder.resolve()
 
 
+def _plain_exists(root: Path, rel: str) -> bool | None:
+    """Whether ROOT/REL exists, for a relative REL without '..' and without symlinks on the way (it then
+    cannot leave ROOT, so no resolve is needed); None when REL needs the full resolve."""
+    parts = rel.split("/")
+    if not rel or rel.startswith("/") or ".." in parts:
+        return None
+    cur = str(root)
+    for part in parts:
+        if part in ("", "."):
+            continue
+        cur = os.path.join(cur, part)
+        try:
+            st = os.lstat(cur)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        except OSError:
+            return None
+        if stat.S_ISLNK(st.st_mode):
+            return None
+    return True
+
+
 def project_file(project: Project, path: PathT, rel: str, must_exist: bool = True) -> Iterator[Diagnostic]:
     """A file the spec names must stay inside the project folder (no ../, absolute paths or symlinks out)."""
     if "://" in rel:
         return
     root = _real(project.dir)
+    found = _plain_exists(root, rel)
+    if found is not None:  # plainly inside the project: only existence is in question
+        if must_exist and not found:
+            yield Diagnostic("KF210", f"expected an existing file, got {rel!r}", project.loc(path), path,
+                             severity=Severity.WARNING)
+        return
     candidate = Path(rel)
     target = (root / candidate).resolve()
     if candidate.is_absolute() or not target.is_relative_to(root):

@@ -4,10 +4,11 @@ built-in reusable overlays shipped in the wheel (`kfconf/data/overlays`)."""
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from kfconf.core.errors import Diagnostic, FindingsError
@@ -33,8 +34,11 @@ def _builtin(name: str) -> Document | None:
 
 
 def environments(project_dir: Path) -> list[str]:
-    d = project_dir / "overlays"
-    return sorted(p.stem for p in d.glob("*.yaml")) if d.is_dir() else []
+    try:  # one scandir: what glob("*.yaml") finds, without its per-entry Path objects
+        with os.scandir(project_dir / "overlays") as entries:
+            return sorted(PurePath(e.name).stem for e in entries if e.name.endswith(".yaml"))
+    except OSError:
+        return []
 
 
 def _display(path: Path, base: Path | None) -> str:
