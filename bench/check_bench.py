@@ -23,8 +23,9 @@ from bench.generator import ENVS
 TARGET = harness.le(1)
 
 
-def _export(stack: Any, resources: list[Any], folder: Path) -> str:
-    """Write kubeconform-layout schema files for the kinds in `resources`; return the location template."""
+def _export(stack: Any, resources: list[Any], folder: Path) -> list[str]:
+    """Write kubeconform-layout schema files for the kinds in `resources`; return -schema-location arguments
+    (core kinds first: kubeconform finds no file through `{{ .Group }}/` when the group is empty)."""
     from kfconf.build.schemas import SchemaSet
 
     schemas = SchemaSet()
@@ -40,9 +41,9 @@ def _export(stack: Any, resources: list[Any], folder: Path) -> str:
         group, _, version = r.api_version.rpartition("/")
         path = folder / (group or "core") / f"{r.kind.lower()}_{version}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(found.schema))
-    group = "{{ if .Group }}{{ .Group }}{{ else }}core{{ end }}"
-    return f"{folder}/{group}/{{{{ .ResourceKind }}}}_{{{{ .ResourceAPIVersion }}}}.json"
+        path.write_text(json.dumps(found.schema.schema))  # the self-contained draft-07 schema kfconf compiles
+    name = "{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json"
+    return ["-schema-location", f"{folder}/core/{name}", "-schema-location", f"{folder}/{{{{ .Group }}}}/{name}"]
 
 
 def run(quick: bool) -> list[dict[str, Any]]:
@@ -87,7 +88,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
         root = workspace.scratch(f"kubeconform-{n}")
         runs: list[list[str | Path]] = []
         for name, res in sorted(by_stack.items()):
-            location = _export(stacks[name], res, root / "schemas" / name)
+            locations = _export(stacks[name], res, root / "schemas" / name)
             docs = root / "docs" / name
             docs.mkdir(parents=True)
             i = 0
@@ -95,7 +96,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
                 if st.name == name:
                     (docs / f"{i:05d}.yaml").write_text(dump_stream(bres))
                     i += 1
-            runs.append([kc, "-strict", "-summary", "-output", "json", "-schema-location", location, docs])
+            runs.append([kc, "-strict", "-summary", "-output", "json", *locations, docs])
         summary: dict[str, int] = defaultdict(int)
 
         def kubeconform() -> harness.Cost:

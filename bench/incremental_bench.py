@@ -44,7 +44,8 @@ def run(quick: bool) -> list[dict[str, Any]]:
         dst = root / p.relative_to(src[0].parent.parent)
         shutil.copytree(p, dst)
         projects.append(dst)
-    changed = next(p for p in projects if "trainer:" in (p / "ml-project.yaml").read_text())
+    # a project whose training entries use the named trainer image, so the change reaches its output
+    changed = next(p for p in projects if "image: trainer" in (p / "ml-project.yaml").read_text())
     cache_dir = root.parent / f"incremental-{n}-cache"
     cwd = Path.cwd()
 
