@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import copy
+import hashlib
 import json
 import os
 import re
@@ -508,6 +509,17 @@ def _rss_kib(pid: int) -> int | None:
     return None
 
 
+def _snapshot_names(snap: Path) -> list[str] | None:
+    """The CRD names stored with a snapshot, or None when there is no usable snapshot."""
+    try:
+        names = json.loads((snap / "crds.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not (snap / "data" / "member").is_dir() or not isinstance(names, list):
+        return None
+    return [str(n) for n in names]
+
+
 def _tail(path: Path, n: int = 40, offset: int = 0) -> str:
     try:
         with open(path, "rb") as f:
@@ -538,6 +550,11 @@ class ControlPlane:
     ``start()`` (or ``with``) blocks until the authenticated ``/readyz`` answers 200 (``startup_timeout``)
     and the CRDs in ``crd_files`` / ``extra_crds`` are Established. ``stop()`` kills every process it
     started, by PID, and removes the work dir (kept when ``KFCONF_KEEP_CONTROLPLANE=1``).
+
+    Installing the CRDs (server-side apply of ~10 MB of schemas) is the slow part of a start, so after
+    the first install etcd's data dir is kept as a snapshot in ``<cache>/etcd-snapshots/<key>`` (key:
+    binaries + exact CRD content); later planes with the same CRDs start etcd from a copy of it and only
+    wait for Established. ``snapshot=False`` or ``KFCONF_CONTROLPLANE_SNAPSHOT=0`` turns this off.
     """
 
     def __init__(
@@ -551,6 +568,7 @@ class ControlPlane:
         startup_timeout: float = 90.0,
         name: str = "kfconf",
         extra_apiserver_args: Sequence[str] = (),
+        snapshot: bool | None = None,
     ):
         self.crd_files = [Path(p) for p in crd_files]
         self.extra_crds = [dict(c) for c in extra_crds]
@@ -573,6 +591,10 @@ class ControlPlane:
         self._admin_cached: Any = None
         self._resource_cache: dict[tuple[str, str], APIResource] = {}
         self._owns_workdir = False
+        self._etcd_ports = (0, 0)
+        if snapshot is None:
+            snapshot = os.environ.get("KFCONF_CONTROLPLANE_SNAPSHOT", "1") != "0"
+        self.use_snapshot = snapshot
 
     # -- paths ------------------------------------------------------------------------------------
     def _dir(self) -> Path:
@@ -636,21 +658,71 @@ class ControlPlane:
         _LIVE.add(self)
         try:
             self._write_auth_files()
-            self._start_etcd()
+            has_crds = bool(self.crd_files or self.extra_crds)
+            snap = self._snapshot_dir() if has_crds and self.use_snapshot else None
+            names = _snapshot_names(snap) if snap is not None else None
+            self._start_etcd(seed=snap / "data" if snap is not None and names is not None else None)
             self.timings["etcd_ready_s"] = time.monotonic() - t0
             self.api_port = free_port()
             self._start_apiserver()
             self.timings["apiserver_ready_s"] = time.monotonic() - t0
             self._write_kubeconfigs()
             t1 = time.monotonic()
-            if self.crd_files or self.extra_crds:
-                self.install_crds(self.crd_files, extra=self.extra_crds)
+            if names is not None:
+                try:  # stored by an earlier run: the apiserver serves them once its informers synced
+                    self.wait_crds_established(names, timeout=60.0)
+                    self.installed_crds = list(names)
+                    self.timings["from_snapshot"] = 1.0
+                except ControlPlaneError:  # a stale or broken snapshot: install, then replace it
+                    names = None
+                    if snap is not None:
+                        shutil.rmtree(snap, ignore_errors=True)
+            if has_crds and names is None:
+                installed = self.install_crds(self.crd_files, extra=self.extra_crds)
+                if snap is not None:
+                    self._save_snapshot(snap, installed)
             self.timings["crds_established_s"] = time.monotonic() - t1
             self.timings["ready_s"] = time.monotonic() - t0
         except BaseException:
             self.stop()
             raise
         return self
+
+    # -- etcd snapshots: a warm start skips installing ~10 MB of CRDs ----------------------------
+    def _snapshot_dir(self) -> Path:
+        """``<cache>/etcd-snapshots/<key>``; key: the binaries (name, size) and the exact bytes of the
+        CRD files and extra CRDs (no YAML parsing: a warm start does not read the 10 MB of CRDs)."""
+        h = hashlib.sha256()
+        for b in (self._apiserver_bin, self._etcd_bin):
+            p = Path(str(b))
+            h.update(f"{p.name}:{p.stat().st_size}\n".encode())
+        for f in self.crd_files:
+            h.update(f"{f.name}\n".encode())
+            h.update(hashlib.sha256(f.read_bytes()).digest())
+        h.update(json.dumps(self.extra_crds, sort_keys=True).encode())
+        return cache_dir() / "etcd-snapshots" / h.hexdigest()[:24]
+
+    def _save_snapshot(self, snap: Path, names: Sequence[str]) -> None:
+        """Stop both processes, copy etcd's data dir (CRDs installed, nothing else yet) to ``snap``,
+        and start them again on the same ports. Costs a few seconds, once per CRD set and version."""
+        t0 = time.monotonic()
+        self._stop_proc(self.apiserver)
+        self.apiserver = None
+        self._stop_proc(self.etcd)
+        self.etcd = None
+        snap.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=snap.parent))
+        try:
+            shutil.copytree(self._dir() / "etcd-data", tmp / "data")
+            (tmp / "crds.json").write_text(json.dumps(list(names)))
+            with contextlib.suppress(OSError):  # another session may have written it meanwhile
+                tmp.rename(snap)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self._start_etcd(keep_ports=True)
+        self._start_apiserver(keep_port=True)
+        self._resource_cache.clear()
+        self.timings["snapshot_saved_s"] = time.monotonic() - t0
 
     def stop(self) -> None:
         """Stop kube-apiserver, then etcd — by PID (SIGTERM, then SIGKILL after 15 s) — and clean up."""
@@ -725,15 +797,26 @@ class ControlPlane:
                 start_new_session=not tie,
             )
 
-    def _start_etcd(self) -> None:
+    def _start_etcd(self, seed: Path | None = None, keep_ports: bool = False) -> None:
+        """Start etcd on free ports with an empty data dir, or a copy of ``seed`` (a snapshot), or —
+        with ``keep_ports`` — on its previous ports with the data dir it has."""
         data = self._dir() / "etcd-data"
         last = ""
-        for _attempt in range(3):
-            shutil.rmtree(data, ignore_errors=True)
-            data.mkdir(mode=0o700)
-            client, peer = free_port(), free_port()
+        for attempt in range(3):
+            if not keep_ports:
+                shutil.rmtree(data, ignore_errors=True)
+                if seed is not None:
+                    shutil.copytree(seed, data)
+                    data.chmod(0o700)
+                else:
+                    data.mkdir(mode=0o700)
+                self._etcd_ports = (free_port(), free_port())
+            elif attempt:
+                time.sleep(1.0)
+            client, peer = self._etcd_ports
             self.etcd_url = f"http://127.0.0.1:{client}"
             peer_url = f"http://127.0.0.1:{peer}"
+            offset = self.etcd_log.stat().st_size if self.etcd_log.exists() else 0
             argv = [
                 str(self._etcd_bin),
                 f"--name={self.name}",
@@ -758,12 +841,12 @@ class ControlPlane:
                     if json.loads(r.read()).get("health") == "true":
                         return
                 time.sleep(0.1)
-            last = _tail(self.etcd_log)
             self._stop_proc(self.etcd)
             self.etcd = None
+            last = _tail(self.etcd_log, offset=offset)
             if "address already in use" not in last:
                 break
-        raise ControlPlaneError(f"etcd did not become healthy; log tail:\n{last}")
+        raise ControlPlaneError(f"etcd did not become healthy; log tail ({self.etcd_log}):\n{last}")
 
     # -- kube-apiserver ---------------------------------------------------------------------------
     def _write_auth_files(self) -> None:
@@ -983,11 +1066,16 @@ class ControlPlane:
                 raise
 
     def install_crds(
-        self, files: Sequence[Path] = (), *, extra: Sequence[Mapping[str, Any]] = (), timeout: float = 60.0
+        self,
+        files: Sequence[Path] = (),
+        *,
+        extra: Sequence[Mapping[str, Any]] = (),
+        crds: Sequence[Mapping[str, Any]] | None = None,
+        timeout: float = 60.0,
     ) -> list[str]:
-        """Apply the CRDs in ``files`` (patch files applied, see :func:`load_crds`) and ``extra``, then wait
-        until each is Established. Returns the CRD names."""
-        crds = load_crds(files) + [dict(c) for c in extra]
+        """Apply the CRDs in ``files`` (patch files applied, see :func:`load_crds`) and ``extra`` (or the
+        loaded ``crds``), then wait until each is Established. Returns the CRD names."""
+        crds = list(crds) if crds is not None else load_crds(files) + [dict(c) for c in extra]
         names = []
         for crd in crds:  # sequential: the apiserver is CPU-bound here, parallel applies were slower
             self.apply(crd, field_manager="kfconf-crd-install")

@@ -375,3 +375,15 @@ def test_upstream_examples_are_accepted(control_plane: ControlPlane, reference_d
                     failures.append(f"{f.relative_to(reference_dir)}: {e}")
     assert applied > 60
     assert not failures, "\n".join(failures)
+
+
+def test_install_crds_on_a_running_plane(control_plane: ControlPlane, namespace: str) -> None:
+    """The install path itself (the session plane may have come from an etcd snapshot)."""
+    standin = standin_crds_for_stack("kubeflow-legacy")
+    assert control_plane.install_crds(extra=standin) == ["pytorchjobs.kubeflow.org"]
+    job = {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob",
+           "metadata": {"name": "legacy", "namespace": namespace},
+           "spec": {"pytorchReplicaSpecs": {"Master": {"replicas": 1}}}}
+    assert control_plane.apply(job)["spec"]["pytorchReplicaSpecs"]["Master"]["replicas"] == 1
+    assert control_plane.delete(job) is True
+    assert control_plane.delete(job) is False
