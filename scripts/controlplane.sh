@@ -68,7 +68,7 @@ print_paths() {
 case "$MODE" in
   controlplane|peers|all) ;;
   paths) print_paths kube-apiserver etcd kustomize kubeconform; exit $? ;;
-  -h|--help|help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help|help) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) die "unknown mode '$MODE' (controlplane|peers|all|paths)" ;;
 esac
 
