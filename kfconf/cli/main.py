@@ -29,18 +29,31 @@ VERBS: dict[str, str] = {
 }
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; given the verb being run, only that verb's module is imported (start-up time)."""
     p = argparse.ArgumentParser(prog="kfconf", description="GitOps configuration compiler for ML projects on Kubeflow.")
     p.add_argument("--version", action="version", version=f"kfconf {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     sub = p.add_subparsers(dest="verb", metavar="COMMAND")
-    for mod in VERBS.values():
-        importlib.import_module(mod).add(sub)
+    for name, mod in VERBS.items():
+        if verb is None or name == verb:
+            importlib.import_module(mod).add(sub)
     return p
 
 
+def _verb(argv: Sequence[str]) -> str | None:
+    """The verb of a command line, when it is plain (no top-level help before it, a known name)."""
+    for a in argv:
+        if a in VERBS:
+            return a
+        if a in ("-h", "--help") or not a.startswith("-"):
+            return None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser(_verb(argv)).parse_args(argv)
     if not args.verb:
         parser().print_help(sys.stderr)
         return 2
