@@ -228,13 +228,19 @@ def _trainjob(ctx: RenderContext, job: Any, base: PathT, ex: Explain, problems: 
                 "replicatedJobs": [{"name": name, "template": {"spec": {"template": {"spec": patch}}}}
                                    for name, patch in pod_changes]}}}}]
             ex.stack("spec.runtimePatches", "components.trainer.runtimePatches")
+            pod_path = ("spec.runtimePatches.*.trainingRuntimeSpec.template.spec.replicatedJobs.*"
+                        ".template.spec.template.spec")
         else:
             spec["podTemplateOverrides"] = _overrides(pod_changes)
             ex.stack("spec.podTemplateOverrides", "components.trainer.runtimePatches (false: Trainer 2.1)")
+            pod_path = "spec.podTemplateOverrides.*.spec"
         if job.volumes:
-            ex.spec("spec.volumes", "volumes")
-        if job.placement is not None:
-            ex.spec("spec.placement", "placement")
+            ex.spec(f"{pod_path}.volumes", "volumes")
+            ex.spec(f"{pod_path}.containers[{NODE}].volumeMounts", "volumes")
+        if job.placement is not None and job.placement.node_selector:
+            ex.spec(f"{pod_path}.nodeSelector", "placement", "nodeSelector")
+        if job.placement is not None and job.placement.tolerations:
+            ex.spec(f"{pod_path}.tolerations", "placement", "tolerations")
     body = {"apiVersion": settings.get("apiVersion", f"{TRAINER_GROUP}/v1alpha1"), "kind": "TrainJob",
             "metadata": _metadata(ctx, job, ex), "spec": spec}
     ex.stack("apiVersion", "components.trainer.apiVersion")
@@ -467,7 +473,11 @@ def _pytorchjob(ctx: RenderContext, job: Any, base: PathT, ex: Explain, problems
         ex.spec("spec.pytorchReplicaSpecs.*.template.spec.volumes", "volumes")
     if job.placement is not None:
         pod.update(pod_placement(job.placement))
-        ex.spec("spec.pytorchReplicaSpecs.*.template.spec.placement", "placement")
+        for key, field, spec_key in (("nodeSelector", "node_selector", "nodeSelector"),
+                                     ("tolerations", "tolerations", "tolerations"),
+                                     ("priorityClassName", "priority_class", "priorityClass")):
+            if getattr(job.placement, field):
+                ex.spec(f"spec.pytorchReplicaSpecs.*.template.spec.{key}", "placement", spec_key)
 
     def replica(n: int) -> dict[str, Any]:
         # each replica its own copy: shared objects would become YAML anchors in the output
