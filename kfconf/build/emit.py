@@ -31,8 +31,27 @@ _SEQ = "tag:yaml.org,2002:seq"
 _BOOL = "tag:yaml.org,2002:bool"
 _INT = "tag:yaml.org,2002:int"
 _NULL = "tag:yaml.org,2002:null"
+_FLOAT = "tag:yaml.org,2002:float"
 _RESOLVED: dict[str, str] = {}
 """Plain scalar text → the tag it would resolve to (the emitter asks twice for every scalar it writes)."""
+
+
+def _yaml12_number(text: str) -> bool:
+    """Whether YAML 1.2 readers (Go's yaml behind kubectl, kustomize, Argo CD, Flux) read this plain text as a
+    number though PyYAML's YAML 1.1 reads a string: 0878622884 (no octal in 1.1, an integer in 1.2), 1e5 (1.1
+    wants a signed exponent), 0o17. Such strings must be quoted, or a hash-like name turns into a number."""
+    if not text or text[0] not in "+-.0123456789":
+        return False
+    try:
+        float(text)
+        return True
+    except ValueError:
+        pass
+    try:
+        int(text, 0)
+        return True
+    except ValueError:
+        return False
 
 
 def _str_presenter(dumper: Any, data: str) -> Any:
@@ -93,6 +112,8 @@ class Dumper(_Dumper):
         tag = _RESOLVED.get(value)
         if tag is None:
             tag = super().resolve(kind, value, implicit)
+            if tag == _STR and _yaml12_number(value):
+                tag = _FLOAT  # not str as a plain scalar: the emitter quotes it
             if len(_RESOLVED) > 100_000:
                 _RESOLVED.clear()
             _RESOLVED[value] = tag
