@@ -113,9 +113,11 @@ class Diagnostic:
             text += f"\n  hint: {self.hint}"
         return text
 
-    def sort_key(self) -> tuple[str, int, int, str]:
+    def sort_key(self) -> tuple[str, int, int, str, str, str]:
+        """Place, then code, path and message: ties must not fall back on set order (hash seeds vary)."""
         loc = self.loc
-        return (loc.file, loc.line, loc.col, self.code) if loc else ("", 0, 0, self.code)
+        where = (loc.file, loc.line, loc.col) if loc else ("", 0, 0)
+        return (*where, self.code, fmt_path(self.path) if self.path else "", self.message)
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
