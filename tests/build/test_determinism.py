@@ -39,3 +39,21 @@ def test_tree_output_lists_every_file_in_its_kustomization(tmp_path: Path) -> No
         return {str(p.relative_to(d)): p.read_bytes() for p in d.rglob("*") if p.is_file()}
 
     assert tree(out) == tree(second)
+
+
+def test_findings_come_out_in_the_same_order_whatever_the_hash_seed() -> None:
+    """Many output-check findings share one spec line and code; their order must not follow set order."""
+    code = """
+from kfconf.build.outcheck import check_resources
+from kfconf.core.errors import FindingsError
+from kfconf.core.resource import Resource
+from kfconf.core.source import Loc
+from kfconf.spec.stacks import load_stack
+body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "n"},
+        "data": {k: 1 for k in "abcdefgh"}, **{f"x{i}": 1 for i in range(6)}}
+print(FindingsError(check_resources([Resource(body=body, origin=Loc("ml-project.yaml", 3, 1))],
+                                    load_stack("kubeflow-latest"))))
+"""
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**__import__("os").environ, "PYTHONHASHSEED": seed}).stdout for seed in "123"}
+    assert len(outs) == 1 and next(iter(outs)).count("error[KF401]") == 14
