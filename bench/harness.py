@@ -73,13 +73,19 @@ class Timing:
         return (max(self.samples) - min(self.samples)) / m if m > 0 else 0.0
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of every child it has waited for (subprocess.run, Popen.wait)."""
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + kids.ru_utime + kids.ru_stime
+
+
 def clock(fn: Callable[[], Any]) -> tuple[Cost, Any]:
-    """Run `fn` once. Its cost is this process's CPU and wall time, unless `fn` returns a Cost or Proc
-    (work it did in child processes, measured there)."""
+    """Run `fn` once. Its cost is the CPU time of this process and of the children it ran, and the wall
+    time — unless `fn` returns a Cost or Proc, the cost of just the child work it measured itself."""
     gc.collect()
-    c0, w0 = time.process_time(), time.perf_counter()
+    c0, w0 = _cpu(), time.perf_counter()
     value = fn()
-    cost = Cost(time.process_time() - c0, time.perf_counter() - w0)
+    cost = Cost(_cpu() - c0, time.perf_counter() - w0)
     if isinstance(value, Cost):
         cost = value
     elif isinstance(value, Proc):
