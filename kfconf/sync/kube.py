@@ -159,7 +159,7 @@ class Kube:
         return obj
 
     def list(self, api_version: str, kind: str, namespace: str | None, *, label_selector: str | None = None,
-             page: int = 500) -> Iterator[dict[str, Any]]:
+             page: int = 2000) -> Iterator[dict[str, Any]]:
         """Every object of a kind in a namespace (or cluster-wide), page by page."""
         res = self.resource(api_version, kind)
         cont = ""

@@ -127,7 +127,11 @@ class ResourceManager:
     health: HealthRegistry
     options: SyncOptions = field(default_factory=SyncOptions)
     _no_drift: set[tuple[str, str, str]] = field(default_factory=set, repr=False)
-    """(uid, resourceVersion, hash) a dry-run found in sync: skipped until the object or git changes."""
+    """(uid, resourceVersion, content hash) known to be in sync in the last round (applied by us, or checked):
+    such an object cannot have drifted, so the next round skips it without even comparing values."""
+    _in_sync_now: set[tuple[str, str, str]] = field(default_factory=set, repr=False)
+    _hashes: dict[int, tuple[dict[str, Any], str]] = field(default_factory=dict, repr=False)
+    _hashes_now: dict[int, tuple[dict[str, Any], str]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _events: Any = field(default=None, repr=False)
 
@@ -135,6 +139,7 @@ class ResourceManager:
     def reconcile(self, manifests: Sequence[Manifest], revision: str = "") -> ChangeSet:
         t0 = time.monotonic()
         cs = ChangeSet(revision=revision, started=time.time(), dry_run=self.options.dry_run)
+        self._in_sync_now = set()
         items = self._items(manifests)
         ctx = self._context(items) if items else self._empty_context()
         if self.options.tenant is not None:
@@ -142,7 +147,7 @@ class ResourceManager:
                                                                            if it.loc})
             if diags:
                 raise FindingsError(diags)
-        old, _status, cm = inv.load(self.kube, ctx.inventory_name, ctx.namespace)
+        old, last_status, cm = inv.load(self.kube, ctx.inventory_name, ctx.namespace)
         ctx.old, ctx.old_keys = old, old.keys()
         if not items and len(old) and not self.options.allow_empty:
             raise FindingsError([Diagnostic(
@@ -157,8 +162,13 @@ class ResourceManager:
             if not intent_saved and stage > 0:
                 intent_saved = self._save_intent(ctx, old, new, cm)
             ready = self._ensure_namespaces(group, items, known_ns, cs)
-            for entry in self._map(lambda it: self._apply_item(it, ctx), ready):
-                cs.add(entry)
+            # decide without I/O first: in a quiet round nearly everything is settled here, and only
+            # the objects that need a request go to the thread pool
+            planned = [(it, *self._plan(it, ctx)) for it in ready]
+            work = [(it, plan) for it, plan, done in planned if done is None]
+            applied = iter(self._map(lambda job: self._apply_item(job[0], job[1], ctx), work))
+            for _it, _plan, done in planned:
+                cs.add(done if done is not None else next(applied))
             self._after_stage(group, cs)
         kept = self._prune(ctx, old, new, cs) if self.options.prune else {r.entry: old.entries[r.entry]
                                                                            for r in inv.stale(old, new)}
@@ -167,10 +177,11 @@ class ResourceManager:
         cs.duration_s = time.monotonic() - t0
         if not self.options.dry_run:
             final = inv.Inventory({**new.entries, **kept})
-            saved = self._save(ctx, final, cs)
+            saved = self._save(ctx, final, cs, old if cm is not None else None, last_status, cm)
             if self.options.events:
                 self._recorder().changeset(cs, inv.inventory_ref(ctx.inventory_name, ctx.namespace),
                                            (saved.get("metadata") or {}).get("uid"))
+        self._no_drift = self._in_sync_now  # only this round's: the memory never outgrows the inventory
         cs.duration_s = time.monotonic() - t0
         return cs
 
@@ -185,9 +196,10 @@ class ResourceManager:
                 diags.append(Diagnostic("KF602", f"{ref} appears twice (also at {seen[ref.key]})", m.loc))
                 continue
             seen[ref.key] = m.loc
-            body = _deepcopy(m.body)
-            h = annotation(body, HASH_ANNOTATION) or content_hash(body)
+            body = _own_metadata(m.body)
+            h = annotation(body, HASH_ANNOTATION) or self._hash_of(m.body)
             items.append(_Item(body, ref, m.loc, h))
+        self._hashes, self._hashes_now = self._hashes_now, {}  # keep this round's documents only
         if diags:
             raise FindingsError(diags)
         return items
@@ -302,11 +314,22 @@ class ResourceManager:
             raise
         return True
 
-    def _save(self, ctx: Context, final: inv.Inventory, cs: ChangeSet) -> dict[str, Any]:
+    def _save(self, ctx: Context, final: inv.Inventory, cs: ChangeSet, old: inv.Inventory | None,
+              last: dict[str, Any] | None, cm: dict[str, Any] | None) -> dict[str, Any]:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        status = {"revision": cs.revision, "time": now, "result": "success" if cs.ok else "failure",
-                  "summary": cs.summary(), **cs.to_json()}
-        data = {"revision": cs.revision, "lastReconcileTime": now, "result": status["result"],
+        result = "success" if cs.ok else "failure"
+        record = cs.to_json()
+        if cm is not None and old is not None and last is not None and final.entries == old.entries and \
+                last.get("revision") == cs.revision and last.get("result") == result and \
+                last.get("resources") == record["resources"]:
+            # a quiet round: the record is the same but for the time — touch the time only
+            res = self.kube.resource("v1", "ConfigMap")
+            touched: dict[str, Any] = self.kube.request(
+                "PATCH", res.path(ctx.inventory_name, ctx.namespace), body={"data": {"lastReconcileTime": now}},
+                content_type="application/merge-patch+json", what="touch the inventory")
+            return touched
+        status = {"revision": cs.revision, "time": now, "result": result, "summary": cs.summary(), **record}
+        data = {"revision": cs.revision, "lastReconcileTime": now, "result": result,
                 "summary": cs.summary(), "resources": str(len(final))}
         body = inv.to_configmap(ctx.inventory_name, ctx.namespace, ctx.project, ctx.env, final, status, data)
         return inv.save(self.kube, body)
@@ -353,27 +376,31 @@ class ResourceManager:
                 return False
             time.sleep(0.5)
 
-    def _apply_item(self, it: _Item, ctx: Context) -> Entry:
+    def _plan(self, it: _Item, ctx: Context) -> tuple[str, Entry | None]:
+        """create | update | check (a dry-run decides) — or the finished entry when no request is needed."""
+        live = it.live
+        if live is None:
+            return "create", None
+        if not self._ours(live, it.ref, ctx) and not self.options.adopt:
+            e = Entry(it.ref, Action.REFUSED, loc=it.loc, code="KF607", uid=(live.get("metadata") or {}).get("uid"))
+            e.message = (f"exists and is not managed by kfconf for project {ctx.project} (no "
+                         f"{MANAGED_BY}={MANAGED_BY_VALUE} label, not in the inventory); "
+                         "delete it, or pass --adopt to take it over")
+            return "refuse", e
+        if annotation(live, HASH_ANNOTATION) != it.hash:
+            return "update", None
+        # cheapest first: unchanged since we applied or checked it (same uid and resourceVersion), then
+        # every value git sets already there; only what both miss needs a dry-run
+        if self.options.drift == "off" or self._known_in_sync(live, it.hash) or contains(live, it.body):
+            self._remember_in_sync(live, it.hash)
+            return "unchanged", Entry(it.ref, Action.UNCHANGED, loc=it.loc, health=self.health.status(live),
+                                      uid=live["metadata"].get("uid"))
+        return "check", None
+
+    def _apply_item(self, it: _Item, plan: str, ctx: Context) -> Entry:
         e = Entry(it.ref, Action.UNCHANGED, loc=it.loc)
         live = it.live
         try:
-            if live is not None and not self._ours(live, it.ref, ctx) and not self.options.adopt:
-                e.action, e.code = Action.REFUSED, "KF607"
-                e.message = (f"exists and is not managed by kfconf for project {ctx.project} (no "
-                             f"{MANAGED_BY}={MANAGED_BY_VALUE} label, not in the inventory); "
-                             "delete it, or pass --adopt to take it over")
-                e.uid = (live.get("metadata") or {}).get("uid")
-                return e
-            if live is None:
-                plan = "create"
-            elif annotation(live, HASH_ANNOTATION) != it.hash:
-                plan = "update"
-            elif self.options.drift == "off" or contains(live, it.body) or self._known_in_sync(live, it.hash):
-                e.health = self.health.status(live)
-                e.uid = live["metadata"].get("uid")
-                return e
-            else:
-                plan = "check"
             if self.options.dry_run:
                 return self._dry_run_item(it, plan, e)
             if plan == "check":
@@ -396,6 +423,7 @@ class ResourceManager:
                 e.action = Action.CREATED if plan == "create" else Action.CONFIGURED
                 e.message = took
             e.health, e.uid = self.health.status(obj), (obj.get("metadata") or {}).get("uid")
+            self._remember_in_sync(obj, it.hash)
         except Conflict as c:
             e.action, e.code, e.fields = Action.CONFLICT, "KF605", c.fields
             e.message = (f"field manager conflict with {', '.join(sorted(c.managers)) or 'another manager'} on "
@@ -448,13 +476,17 @@ class ResourceManager:
 
     def _known_in_sync(self, live: dict[str, Any], h: str) -> bool:
         meta = live.get("metadata") or {}
-        return (str(meta.get("uid")), str(meta.get("resourceVersion")), h) in self._no_drift
+        key = (str(meta.get("uid")), str(meta.get("resourceVersion")), h)
+        if key in self._no_drift:
+            self._in_sync_now.add(key)
+            return True
+        return False
 
     def _remember_in_sync(self, live: dict[str, Any] | None, h: str) -> None:
         if live is not None:
             meta = live.get("metadata") or {}
             with self._lock:
-                self._no_drift.add((str(meta.get("uid")), str(meta.get("resourceVersion")), h))
+                self._in_sync_now.add((str(meta.get("uid")), str(meta.get("resourceVersion")), h))
 
     def _after_stage(self, group: list[_Item], cs: ChangeSet) -> None:
         """CRDs applied in this stage must be Established before their kinds are used."""
@@ -542,6 +574,13 @@ class ResourceManager:
                     f" (after waiting {self.options.wait_timeout:.0f} s)" if e.health.state == "Progressing" else "")
 
     # -- helpers ------------------------------------------------------------------------------------------
+    def _hash_of(self, body: dict[str, Any]) -> str:
+        """Content hash of a document without one; a commit's documents are kept between rounds, so once."""
+        hit = self._hashes.get(id(body))
+        h = hit[1] if hit is not None and hit[0] is body else content_hash(body)
+        self._hashes_now[id(body)] = (body, h)
+        return h
+
     def _recorder(self) -> Any:
         if self._events is None:
             from kfconf.sync.events import EventRecorder
@@ -615,9 +654,11 @@ def _missing_kind(api_version: str, kind: str, items: list[_Item]) -> Diagnostic
                            "targets), or build for the stack the cluster runs")
 
 
-def _deepcopy(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _deepcopy(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_deepcopy(v) for v in obj]
-    return obj
+def _own_metadata(body: dict[str, Any]) -> dict[str, Any]:
+    """A copy whose metadata, labels and annotations may be edited; the rest is shared, never mutated
+    (the source keeps a commit's parsed documents between rounds)."""
+    meta = dict(body.get("metadata") or {})
+    for key in ("labels", "annotations"):
+        if isinstance(meta.get(key), dict):
+            meta[key] = dict(meta[key])
+    return {**body, "metadata": meta}

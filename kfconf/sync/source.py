@@ -14,8 +14,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -72,6 +71,7 @@ class GitSource:
     path: str
     cache_dir: Path
     verify_keys: Path | None = None
+    _last: tuple[str, list[Manifest]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.url = normalize_url(self.url)
@@ -97,9 +97,14 @@ class GitSource:
             shutil.rmtree(tmp, ignore_errors=True)
 
     def fetch(self) -> Revision:
-        """Fetch the branch; the commit it points at now."""
+        """Fetch the branch; the commit it points at now (one `ls-remote` when it has not moved)."""
         self._ensure_mirror()
         ref = f"refs/kfconf/{self.branch}"
+        if self._last is not None:
+            head = _git(["ls-remote", "--heads", self.url, f"refs/heads/{self.branch}"], cwd=self.mirror)
+            sha = head.stdout.split()[0] if head.returncode == 0 and head.stdout.strip() else ""
+            if sha == self._last[0]:
+                return Revision(self.url, self.branch, sha)
         p = _git(["fetch", "--quiet", "--no-tags", "--force", self.url, f"+refs/heads/{self.branch}:{ref}"],
                  cwd=self.mirror)
         if p.returncode:
@@ -136,26 +141,55 @@ class GitSource:
                                                      f"allowed key: {_why(p.stderr)}; nothing applied")])
 
     def manifests(self, rev: Revision) -> list[Manifest]:
-        """Every YAML document under the folder at `rev` (kustomization files skipped)."""
-        import git
+        """Every YAML document under the folder at `rev` (kustomization files skipped).
 
-        repo = git.Repo(self.mirror)
-        try:
-            tree = repo.commit(rev.commit).tree
-            if self.path != ".":
-                try:
-                    tree = tree / self.path
-                except KeyError:
-                    raise FindingsError([Diagnostic(
-                        "KF602", f"folder {self.path} does not exist in {rev}; nothing applied, nothing pruned")])
-            if tree.type != "tree":
-                raise FindingsError([Diagnostic("KF602", f"{self.path} is a file in {rev}, expected a folder")])
-            out: list[Manifest] = []
-            for blob in _blobs(tree):
-                out.extend(parse_documents(blob.data_stream.read(), blob.path))
-            return out
-        finally:
-            repo.close()
+        A commit never changes, so the documents of the last one are kept: a loop polling an unchanged
+        branch does not parse a thousand files every round (the manager copies before it edits).
+        """
+        if self._last is not None and self._last[0] == rev.commit:
+            return self._last[1]
+        out = self._read(rev)
+        self._last = (rev.commit, out)
+        return out
+
+    def _read(self, rev: Revision) -> list[Manifest]:
+        spec = f"{rev.commit}^{{tree}}" if self.path == "." else f"{rev.commit}:{self.path}"
+        kind = _git(["cat-file", "-t", spec], cwd=self.mirror)
+        if kind.returncode:
+            raise FindingsError([Diagnostic(
+                "KF602", f"folder {self.path} does not exist in {rev}; nothing applied, nothing pruned")])
+        if kind.stdout.strip() != "tree":
+            raise FindingsError([Diagnostic("KF602", f"{self.path} is a file in {rev}, expected a folder")])
+        listing = _git(["ls-tree", "-r", "-z", spec], cwd=self.mirror)
+        files: list[tuple[str, str]] = []  # (blob sha, repository-relative path), in path order
+        for rec in filter(None, listing.stdout.split("\0")):
+            meta, _, rel = rec.partition("\t")
+            mode, typ, sha = meta.split()
+            name = rel.rpartition("/")[2]
+            if typ == "blob" and mode != "120000" and name.endswith(MANIFEST_SUFFIXES) and name not in SKIP_FILES:
+                files.append((sha, rel if self.path == "." else f"{self.path}/{rel}"))
+        files.sort(key=lambda f: f[1])
+        out: list[Manifest] = []
+        for (_, rel), raw in zip(files, _cat_blobs(self.mirror, [sha for sha, _ in files]), strict=True):
+            out.extend(parse_documents(raw, rel))
+        return out
+
+
+def _cat_blobs(repo: Path, shas: list[str]) -> list[bytes]:
+    """Contents of many blobs from one `git cat-file --batch` (no round trip per file)."""
+    if not shas:
+        return []
+    p = subprocess.run(["git", "cat-file", "--batch"], cwd=repo, input=("\n".join(shas) + "\n").encode(),
+                       capture_output=True, timeout=300, check=False)
+    if p.returncode:
+        raise ExternalError(f"git cat-file failed: {p.stderr.decode(errors='replace').strip()}")
+    raw, pos, out = p.stdout, 0, []
+    for _ in shas:
+        eol = raw.index(b"\n", pos)
+        size = int(raw[pos:eol].split()[2])
+        out.append(raw[eol + 1: eol + 1 + size])
+        pos = eol + 1 + size + 1
+    return out
 
 
 _WHY = (("BADSIG", "bad signature by {}"), ("NO_PUBKEY", "signed by key {}, which is not in the allowed keyring"),
@@ -171,12 +205,6 @@ def _why(stderr: str) -> str:
         if word in status:
             return text.format(status[word][0] if status[word] else "?")
     return "the commit is not signed" if not status else "gpg did not accept the signature"
-
-
-def _blobs(tree: Any) -> Iterator[Any]:
-    for item in sorted(tree.traverse(), key=lambda b: b.path):
-        if item.type == "blob" and item.name.endswith(MANIFEST_SUFFIXES) and item.name not in SKIP_FILES:
-            yield item
 
 
 def parse_documents(raw: bytes, file: str) -> list[Manifest]:
