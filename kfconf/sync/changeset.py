@@ -93,6 +93,11 @@ class ChangeSet:
         return [e for e in self.entries if e.action in PROBLEMS]
 
     @property
+    def pending(self) -> list[Entry]:
+        """What a --dry-run found to do."""
+        return [e for e in self.entries if e.action in (Action.WOULD_APPLY, Action.WOULD_DELETE)]
+
+    @property
     def ok(self) -> bool:
         return not self.problems
 

@@ -87,6 +87,7 @@ class Kube:
     # -- raw requests -------------------------------------------------------------------------------------
     def request(self, method: str, path: str, *, query: list[tuple[str, str]] | None = None,
                 body: Any = None, content_type: str = "application/json", what: str = "") -> Any:
+        import urllib3
         from kubernetes.client.exceptions import ApiException
 
         headers = {"Accept": "application/json", "Content-Type": content_type}
@@ -102,8 +103,9 @@ class Kube:
                 details = json.loads(e.body or b"{}")
             raise KubeError(what or f"{method} {path}", int(e.status or 0), str(details.get("reason") or e.reason),
                             str(details.get("message") or ""), details) from None
-        except OSError as e:  # urllib3 wraps socket errors in its own OSError subclasses
-            raise KubeError(what or f"{method} {path}", 0, "Unreachable", f"cannot reach the API server: {e}") from e
+        except (OSError, urllib3.exceptions.HTTPError) as e:  # refused, timed out, TLS, retries exhausted
+            raise KubeError(what or f"{method} {path}", 0, "Unreachable",
+                            f"cannot reach the API server {self.api.configuration.host}: {type(e).__name__}") from e
         data = resp.data
         return json.loads(data) if data else None
 

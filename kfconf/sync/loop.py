@@ -32,7 +32,11 @@ class Round:
     def exit_code(self) -> int:
         if self.error is not None:
             return self.error.exit_code
-        return 0 if self.changes is None or self.changes.ok else 1
+        if self.changes is None:
+            return 0
+        if self.changes.dry_run and self.changes.pending:  # like a diff: 1 when applying would change something
+            return 1
+        return 0 if self.changes.ok else 1
 
 
 @dataclass

@@ -155,6 +155,38 @@ def test_objects_the_syncer_does_not_own_are_never_deleted(sync: Sync, gitops: G
     assert names(kube, namespace) == {"b", "c", "theirs", "lookalike"}
 
 
+def test_dry_run_says_what_would_change_and_changes_nothing(sync: Sync, gitops: GitOps, kube: Kube,
+                                                            namespace: str) -> None:
+    gitops.put([cm(namespace, "a"), cm(namespace, "b")])
+    assert sync()[0] == 0
+    before = {n: get_cm(kube, namespace, n)["metadata"]["resourceVersion"] for n in "ab"}  # type: ignore[index]
+    gitops.put([cm(namespace, "a", {"v": "2"}), cm(namespace, "c")])
+    code, report, _ = sync.json("--dry-run")
+    assert code == 1  # like a diff: something would change
+    got = {r["id"]: r for r in report["resources"]}
+    assert (got[f"ConfigMap/{namespace}/a"]["action"], got[f"ConfigMap/{namespace}/a"]["fields"]) == \
+        ("would-apply", [".data.v", ".metadata.annotations.kfconf.dev/content-hash"])
+    assert got[f"ConfigMap/{namespace}/b"]["action"] == "would-delete"
+    assert got[f"ConfigMap/{namespace}/c"]["message"] == "would create"
+    assert names(kube, namespace) == {"a", "b"}
+    assert {n: get_cm(kube, namespace, n)["metadata"]["resourceVersion"] for n in "ab"} == before  # type: ignore[index]
+    assert sync()[0] == 0 and sync.json("--dry-run")[0] == 0  # applied: nothing left to do
+
+
+def test_adopt_takes_over_an_existing_object(sync: Sync, gitops: GitOps, kube: Kube, control_plane: ControlPlane,
+                                             namespace: str) -> None:
+    control_plane.apply(cm(namespace, "legacy", {"v": "old"}, project=None), field_manager="kubectl")
+    gitops.put([cm(namespace, "legacy", {"v": "new"})])
+    assert sync()[0] == 1
+    code, report, _ = sync.json("--adopt")
+    assert code == 0 and actions(report) == {f"ConfigMap/{namespace}/legacy": "configured"}
+    live = get_cm(kube, namespace, "legacy")
+    assert live is not None and live["data"] == {"v": "new"}
+    assert live["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kfconf"
+    gitops.put([cm(namespace, "other")])
+    assert sync()[0] == 0 and names(kube, namespace) == {"other"}  # adopted, so pruned like its own
+
+
 def test_a_missing_folder_prunes_nothing(sync: Sync, gitops: GitOps, kube: Kube, namespace: str) -> None:
     gitops.put([cm(namespace, "a")])
     assert sync()[0] == 0
