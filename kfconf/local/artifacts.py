@@ -63,6 +63,12 @@ def hash_tree(path: Path, skip: Iterable[str] = ("__pycache__", ".kfconf", ".git
     return h.hexdigest()
 
 
+def output_hash(out: Path, outputs: dict[str, Any]) -> str:
+    """What a step produced: its output folder and what it reported (metrics, best trial …)."""
+    reported = {k: v for k, v in outputs.items() if k != "summary"}
+    return hash_json({"files": hash_tree(out), "reported": reported})
+
+
 @dataclass(frozen=True)
 class Record:
     ref: str
@@ -115,7 +121,7 @@ class ArtifactStore:
 
     def commit(self, ref: str, key: str, outputs: dict[str, Any], run_id: str) -> Record:
         out = self.output_dir(ref, key)
-        rec = Record(ref, key, out, outputs, hash_tree(out), run_id,
+        rec = Record(ref, key, out, outputs, output_hash(out, outputs), run_id,
                      time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         _write_json(self._record_path(ref, key), rec.to_json())
         self.set_latest(ref, key)

@@ -33,12 +33,13 @@ def fingerprint(session: Any, c: Any, produced: Any) -> dict[str, Any]:
 
 def run(step: StepRun, c: Any) -> Outcome:
     session = step.session
+    image = session.project.image(c.image) or c.image
     if not c.command:
-        return Outcome("skipped", message=f"image {c.image}: no command in the spec, and its entrypoint needs "
+        return Outcome("skipped", message=f"image {image}: no command in the spec, and its entrypoint needs "
                                           "a container engine")
     exe = program(c.command[0])
     if exe is None:
-        return Outcome("skipped", message=f"{c.command[0]!r} (from image {c.image}) is not installed here")
+        return Outcome("skipped", message=f"{c.command[0]!r} (from image {image}) is not installed here")
     pm = PathMap()
     pm.add(session.image_workdir, session.source_dir)
     values = session.template_values(step.params)
@@ -46,8 +47,8 @@ def run(step: StepRun, c: Any) -> Outcome:
     env_vals, missing = session.secrets.resolve_env(c.env)
     for m in missing:
         step.warn(f"not set: {m}")
-    env = session.step_env(step, env_vals)
-    step.note(f"image {c.image} not used (no container engine): running {' '.join(argv)}", show=True)
+    env = session.step_env(step, {k: expand(v, values) for k, v in env_vals.items()})
+    step.note(f"image {image} not used (no container engine): running {' '.join(argv)}", show=True)
     rc = procs.run(argv, env=env, cwd=Path(session.source_dir), log=step.log, cancel=session.cancel)
     if rc != 0:
         raise StepFailed(f"{c.command[0]} exited with {rc}")

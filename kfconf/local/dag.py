@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from kfconf.core.errors import FindingsError, KfconfError
-from kfconf.local.artifacts import hash_json, hash_tree
+from kfconf.local.artifacts import hash_json, output_hash
 from kfconf.local.context import Outcome, RunSession, StepFailed, StepRun
 from kfconf.local.runs import StepLog
 
@@ -215,7 +215,7 @@ def run_dag(session: RunSession, nodes: list[Node],
             rec = session.store.commit(node.ref, key, result.outputs, session.run.id)
             result.key, result.output_hash, result.output_dir = key, rec.output_hash, rec.output_dir
         elif result.status == "done" and result.output_dir is not None:
-            result.output_hash = hash_tree(result.output_dir)
+            result.output_hash = output_hash(result.output_dir, result.outputs)
         return result
 
     pending = [n.name for n in nodes]

@@ -138,12 +138,12 @@ def _ray_node_pids() -> list[Any]:
         return []
 
 
-def _reap(procs: list[Any], grace: float = 3.0) -> None:
+def _reap(procs: list[Any], grace: float = 1.0) -> None:
     if not procs:
         return
     import psutil
 
-    _, alive = psutil.wait_procs(procs, timeout=grace)
+    alive = [p for p in procs if p.is_running()]
     for p in alive:
         with contextlib.suppress(psutil.Error):
             p.terminate()
@@ -194,7 +194,9 @@ class Engines:
             require("pyspark", "a Spark data step")
             from pyspark.sql import SparkSession
 
-            active = SparkSession.getActiveSession()
+            active = SparkSession.getActiveSession() or SparkSession._instantiatedSession
+            if active is not None and getattr(active.sparkContext, "_jsc", None) is None:
+                active = None  # stopped
             if active is not None and (self.spark_master is None or active.sparkContext.master == self.master):
                 self._spark, self._spark_owned = active, False
                 return active

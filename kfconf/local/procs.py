@@ -91,12 +91,15 @@ def run(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, log: StepLog,
 
 def run_group(cmds: Sequence[tuple[Sequence[str], Mapping[str, str]]], *, cwd: Path, log: StepLog,
               on_line: Callable[[int, str], None] | None = None, timeout: float | None = None,
-              cancel: threading.Event | None = None) -> list[int]:
+              cancel: threading.Event | None = None,
+              on_start: Callable[[list[subprocess.Popen[str]]], None] | None = None) -> list[int]:
     """Run several processes together (the nodes of a job); the first failure stops the others.
 
     Output of process i > 0 is prefixed `[i] ` in the log. Returns the exit codes in order.
     """
     procs_ = [start(argv, env=env, cwd=cwd) for argv, env in cmds]
+    if on_start is not None:
+        on_start(procs_)
     done = threading.Event()
     failed = threading.Event()
     reason: list[str] = []

@@ -181,7 +181,8 @@ class RegistryStore:
     def register(self, name: str, version: str, uri: str, *, format_name: str | None = None,
                  format_version: str | None = None, description: str = "", author: str | None = None,
                  owner: str | None = None, metadata: Mapping[str, Any] | None = None,
-                 artifact_properties: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], str]:
+                 artifact_properties: Mapping[str, Any] | None = None,
+                 model_description: str | None = None) -> tuple[dict[str, Any], str]:
         """Register `uri` as version `version` of model `name`; returns (the version with its model and
         artifact, what happened: "created", "updated" or "unchanged")."""
         now = _now_ms()
@@ -191,7 +192,8 @@ class RegistryStore:
             if row is None:
                 cur = db.execute(
                     "INSERT INTO registered_models (name, description, owner, create_time_since_epoch, "
-                    "last_update_time_since_epoch) VALUES (?, ?, ?, ?, ?)", (name, "", owner, now, now))
+                    "last_update_time_since_epoch) VALUES (?, ?, ?, ?, ?)",
+                    (name, model_description or description, owner, now, now))
                 model_id = cur.lastrowid
             else:
                 model_id = row["id"]

@@ -103,7 +103,7 @@ def run(step: StepRun, job: DataJob) -> Outcome:
     env_vals, missing = session.secrets.resolve_env(job.env)
     for m in missing:
         step.warn(f"not set: {m}")
-    env = session.step_env(step, {k: pm.map(v) for k, v in env_vals.items()})
+    env = session.step_env(step, {k: pm.map(expand(v, values)) for k, v in env_vals.items()})
     if job.image:
         step.note(f"image {session.project.image(job.image)} is not used locally: the job runs in this "
                   "Python environment")

@@ -153,7 +153,7 @@ class Launcher:
             base["KFCONF_DATASET_DIR"] = os.path.join(workspace, "dataset")
             base["KFCONF_MODEL_DIR"] = os.path.join(workspace, "model")
         pmap = PathMap({k: Path(v) for k, v in pm.items()})
-        base.update({k: pmap.map(v) for k, v in self.user_env.items()})
+        base.update({k: pmap.map(expand(v, self.template)) for k, v in self.user_env.items()})
         base.update(extra_env or {})
         base.update({"PET_NNODES": str(self.nodes), "PET_NPROC_PER_NODE": str(self.procs_per_node),
                      "PET_MASTER_ADDR": LOOPBACK, "PET_MASTER_PORT": str(port), "OMP_NUM_THREADS": "1",

@@ -393,8 +393,15 @@ def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
     if metrics_path is not None:
         tailer = threading.Thread(target=tail_file, daemon=True)
         tailer.start()
+    def started(ps: list[Any]) -> None:  # the driver stops what a killed trial actor left behind
+        import psutil
+
+        with contextlib.suppress(OSError, psutil.Error):
+            (Path(spec.logs_dir) / trial_id / "pids.json").write_text(json.dumps(
+                [[p.pid, psutil.Process(p.pid).create_time()] for p in ps]), encoding="utf-8")
+
     try:
-        codes = procs.run_group(cmds, cwd=Path(launcher.cwd), log=log, timeout=launcher.timeout,
+        codes = procs.run_group(cmds, cwd=Path(launcher.cwd), log=log, timeout=launcher.timeout, on_start=started,
                                 on_line=(lambda i, line: consume(line) if i == 0 and metrics_path is None else None))
     finally:
         stop_tail.set()
@@ -404,6 +411,7 @@ def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
     bad = [c for c in codes if c != 0]
     if bad:
         raise RuntimeError(f"trial exited with {bad[0]}; see {log.path}")
+    (Path(spec.logs_dir) / trial_id / "finished").write_text("", encoding="utf-8")  # ran to its end
     if not reported[0]:
         raise RuntimeError(f"the objective metric {spec.objective} was never reported (Katib StdOut format "
                            f"`{spec.objective}=VALUE`); see {log.path}")
@@ -469,8 +477,10 @@ class Experiment:
 
     def on_start(self, trial: Any) -> None:
         with self.lock:
+            new = trial.trial_id not in self.trials
             rec = self.record(trial)
-            self.step.note(f"{self.label(rec)} started: {json.dumps(rec.params, sort_keys=True)}")
+            if new:
+                self.step.note(f"{self.label(rec)} started: {json.dumps(rec.params, sort_keys=True)}")
             self._detail()
 
     def on_result(self, trial: Any, result: Mapping[str, Any]) -> None:
@@ -500,7 +510,7 @@ class Experiment:
     def on_complete(self, trial: Any) -> None:
         with self.lock:
             rec = self.record(trial)
-            done = bool((trial.last_result or {}).get("done", False))
+            done = (Path(self.spec.logs_dir) / rec.trial_id / "finished").exists()
             if rec.best is None:
                 rec.status = "failed"
                 rec.error = "objective never reported"
@@ -604,10 +614,14 @@ def run(step: StepRun, tj: TuningJob) -> Outcome:
     trainable = tune.with_resources(tune.with_parameters(run_trial, spec=spec), {"cpu": per_trial})
     metric_mode: dict[str, Any] = {} if _sets_metric(search_alg, scheduler) else {
         "metric": tj.objective.metric, "mode": "max" if exp.maximize else "min"}
+    from ray.tune.search import Searcher
+
+    if isinstance(search_alg, Searcher):  # a BasicVariantGenerator limits concurrency itself
+        metric_mode["max_concurrent_trials"] = parallel
     tuner = tune.Tuner(
         trainable, param_space=space,
         tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=scheduler, num_samples=num_samples,
-                                    max_concurrent_trials=parallel, reuse_actors=False, **metric_mode),
+                                    reuse_actors=False, **metric_mode),
         run_config=tune.RunConfig(name="experiment", storage_path=str((step.dir / "ray").resolve()), stop=goal,
                                   callbacks=[hooks], verbose=0,
                                   failure_config=tune.FailureConfig(max_failures=0, fail_fast=False)),
@@ -617,6 +631,12 @@ def run(step: StepRun, tj: TuningJob) -> Outcome:
         tuner.fit()
     finally:
         _EXPERIMENTS.pop(exp_id, None)
+        leftovers = reap_trials(logs_dir)
+        if leftovers:
+            step.note(f"stopped {leftovers} trial process group(s) left by stopped trials")
+    for rec in exp.trials.values():  # trials Tune ended with the experiment (goal reached, budget spent)
+        if rec.status == "running":
+            rec.status = "stopped" if rec.best is not None else "cancelled"
     rows = [t.to_json() for t in sorted(exp.trials.values(), key=lambda t: t.number)]
     best = exp.best()
     result = {
@@ -641,6 +661,28 @@ def run(step: StepRun, tj: TuningJob) -> Outcome:
     return Outcome("done", {"best": best.to_json(), "trials": len(rows), "failed": exp.failures,
                             "goalReached": exp.reached is not None, "modelDir": best.output_dir,
                             "summary": summary}, step.output_dir)
+
+
+def reap_trials(logs_dir: Path) -> int:
+    """Stop the process groups of trials whose Ray actor went away without stopping them."""
+    import signal
+
+    import psutil
+
+    n = 0
+    for f in logs_dir.glob("*/pids.json"):
+        with contextlib.suppress(OSError, ValueError):
+            for pid, created in json.loads(f.read_text(encoding="utf-8")):
+                try:
+                    proc = psutil.Process(pid)
+                    if abs(proc.create_time() - created) > 0.01 or not proc.is_running():
+                        continue
+                except psutil.Error:
+                    continue
+                with contextlib.suppress(OSError):
+                    os.killpg(pid, signal.SIGKILL)
+                    n += 1
+    return n
 
 
 def _sets_metric(search_alg: Any, scheduler: Any) -> bool:
