@@ -13,6 +13,7 @@ knows no CRDs — one `validate(..., strict=True)` call each.
 from __future__ import annotations
 
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,23 @@ from bench import harness, workspace
 from bench.generator import ENVS
 
 TARGET = harness.le(1)
+
+# the same work as a separate kfconf process: read the streams kubeconform reads, check them per build
+_CHILD = """
+import sys
+from pathlib import Path
+import yaml
+from kfconf.build.outcheck import check_resources
+from kfconf.core.resource import Resource
+from kfconf.spec.stacks import load_stack
+errors = 0
+for folder in sorted(Path(sys.argv[1]).iterdir()):
+    stack = load_stack(folder.name)
+    for f in sorted(folder.glob("*.yaml")):
+        res = [Resource(b) for b in yaml.load_all(f.read_text(), Loader=yaml.CSafeLoader) if b]
+        errors += sum(d.severity.value == "error" for d in check_resources(res, stack))
+print(errors)
+"""
 
 
 def _export(stack: Any, resources: list[Any], folder: Path) -> list[str]:
@@ -112,7 +130,14 @@ def run(quick: bool) -> list[dict[str, Any]]:
                     raise RuntimeError(f"kubeconform failed: {proc.stderr.decode()[-300:]}")
             return total
 
+        def kfconf_process() -> harness.Proc:
+            proc = harness.run([sys.executable, "-c", _CHILD, root / "docs"], cwd=harness.REPO)
+            if proc.stdout.decode().strip() != "0":
+                raise RuntimeError(f"kfconf's check rejected resources read back from YAML: {proc.stdout[-300:]!r}")
+            return proc
+
         k, peer = harness.compare(kfconf, kubeconform, reps)
+        kp, peer2 = harness.compare(kfconf_process, kubeconform, reps)
         valid = summary.get("valid", 0)
         if valid != total:
             raise RuntimeError(f"kubeconform validated {valid} of {total} resources as valid: {dict(summary)}")
@@ -122,6 +147,11 @@ def run(quick: bool) -> list[dict[str, Any]]:
                                 resources=total,
                                 note=f"kfconf {total / k.median:,.0f} resources/s, kubeconform "
                                      f"{total / peer.median:,.0f}/s (all {valid} valid in both)"))
+        rows.append(harness.row(f"check {total} resources, fresh process reading the YAML files (a CI step)", kp,
+                                f"kubeconform {version} -strict, same files and schemas", peer2, TARGET, unit="s",
+                                resources=total,
+                                note=f"kfconf {total / kp.median:,.0f} resources/s including start-up, YAML parsing "
+                                     f"and schema loading, kubeconform {total / peer2.median:,.0f}/s"))
     rows.append(_vs_kubernetes_validate(builds, check_resources))
     return rows
 
