@@ -210,10 +210,17 @@ def run(cmd: Sequence[str | os.PathLike[str]], cwd: Path | None = None, env: dic
         stdin: bytes | None = None, check: bool = True) -> Proc:
     """Run a process; its wall time and its own peak RSS (from wait4, not the whole process tree's).
 
-    Output goes to temporary files so that we, not Popen, reap the child and get its rusage."""
-    with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
+    Output goes to temporary files so that we, not Popen, reap the child and get its rusage. Peak memory comes
+    from GNU time when there is one: Linux carries a parent's peak RSS over fork and exec into the child's
+    rusage, so a child of this (large) process would report at least our own peak."""
+    timer = _GNU_TIME if _GNU_TIME and os.access(_GNU_TIME, os.X_OK) else None
+    with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe, \
+            tempfile.NamedTemporaryFile(prefix="rss-") as fm:
+        argv = [str(c) for c in cmd]
+        if timer:
+            argv = [timer, "-f", "%M", "-o", fm.name, *argv]
         t0 = time.perf_counter()
-        p = subprocess.Popen([str(c) for c in cmd], cwd=cwd, env=env,
+        p = subprocess.Popen(argv, cwd=cwd, env=env,
                              stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL, stdout=fo, stderr=fe)
         if stdin is not None and p.stdin is not None:
             p.stdin.write(stdin)
@@ -224,9 +231,16 @@ def run(cmd: Sequence[str | os.PathLike[str]], cwd: Path | None = None, env: dic
         fo.seek(0)
         fe.seek(0)
         out, err = fo.read(), fe.read()
+        rss_kb = float(usage.ru_maxrss)
+        if timer:
+            lines = Path(fm.name).read_text().split()
+            rss_kb = float(lines[-1]) if lines and lines[-1].isdigit() else rss_kb
     if check and rc != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd))} exited {rc}: {err.decode(errors='replace')[-2000:]}")
-    return Proc(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, rc, out, err)
+    return Proc(seconds, usage.ru_utime + usage.ru_stime, rss_kb / 1024, rc, out, err)
+
+
+_GNU_TIME = "/usr/bin/time"
 
 
 def self_rss_mb() -> float:
