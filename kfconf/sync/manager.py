@@ -177,8 +177,16 @@ class ResourceManager:
         cs.duration_s = time.monotonic() - t0
         if not self.options.dry_run:
             final = inv.Inventory({**new.entries, **kept})
-            saved = self._save(ctx, final, cs, old if cm is not None else None, last_status, cm)
-            if self.options.events:
+            try:
+                saved = self._save(ctx, final, cs, old if cm is not None else None, last_status, cm)
+            except KubeError as e:
+                if e.status != 404:
+                    raise
+                # its namespace never appeared: say so (the objects in it have failed already)
+                saved = {}
+                cs.add(Entry(inv.inventory_ref(ctx.inventory_name, ctx.namespace), Action.FAILED,
+                             f"cannot record the inventory: namespace {ctx.namespace} does not exist", "KF602"))
+            if self.options.events and saved:
                 self._recorder().changeset(cs, inv.inventory_ref(ctx.inventory_name, ctx.namespace),
                                            (saved.get("metadata") or {}).get("uid"))
         self._no_drift = self._in_sync_now  # only this round's: the memory never outgrows the inventory

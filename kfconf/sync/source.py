@@ -1,10 +1,10 @@
 """Where the syncer's desired state comes from: one folder of one branch of a git repository.
 
-The repository (a path or URL) is fetched into a private bare cache; manifests are read straight from
-the commit's tree (no checkout, no work tree), so a half-finished fetch or a concurrent publish can
-never show the syncer a mix of two commits. Optionally the commit must carry a good signature by a
-key in a given keyring before anything is read from it (git verify-commit with a throw-away GNUPGHOME
-that holds only the allowed keys).
+A remote repository (URL) is fetched into a private bare cache; a repository on this machine is read in
+place, read-only. Manifests are read straight from the commit's tree (no checkout, no work tree), so a
+half-finished fetch or a concurrent publish can never show the syncer a mix of two commits.
+Optionally the commit must carry a good signature by a key in a given keyring before anything is read
+from it (git verify-commit with a throw-away GNUPGHOME that holds only the allowed keys).
 """
 
 from __future__ import annotations
@@ -80,11 +80,18 @@ class GitSource:
             raise UsageError(f"--path {self.path}: must stay inside the repository")
 
     @property
+    def local(self) -> bool:
+        """A repository on this machine is read in place (read-only, no locks): no clone to keep."""
+        return "://" not in self.url and Path(self.url).is_dir()
+
+    @property
     def mirror(self) -> Path:
+        if self.local:
+            return Path(self.url)
         return self.cache_dir / (hashlib.sha256(self.url.encode()).hexdigest()[:16] + ".git")
 
     def _ensure_mirror(self) -> None:
-        if (self.mirror / "HEAD").exists():
+        if self.local or (self.mirror / "HEAD").exists():
             return
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".init-", dir=self.cache_dir))
@@ -99,6 +106,11 @@ class GitSource:
     def fetch(self) -> Revision:
         """Fetch the branch; the commit it points at now (one `ls-remote` when it has not moved)."""
         self._ensure_mirror()
+        if self.local:
+            head = _git(["rev-parse", "--verify", "--quiet", f"refs/heads/{self.branch}^{{commit}}"], cwd=self.mirror)
+            if head.returncode:
+                raise ExternalError(f"cannot fetch branch {self.branch} of {self.url}: no such branch")
+            return Revision(self.url, self.branch, head.stdout.strip())
         ref = f"refs/kfconf/{self.branch}"
         if self._last is not None:
             head = _git(["ls-remote", "--heads", self.url, f"refs/heads/{self.branch}"], cwd=self.mirror)

@@ -54,8 +54,9 @@ class ProjectStatus:
                 "summary": self.summary, "ok": self.ok, "resources": [r.to_json() for r in self.resources]}
 
     def text(self) -> str:
+        summary = self.summary.removeprefix(f"{self.revision}: ") if self.revision else self.summary
         head = (f"{self.project}/{self.env} in {self.namespace}: {self.result} at {self.time or '?'}"
-                f" — {self.revision or 'no revision'}\n  {self.summary}\n")
+                f" — {self.revision or 'no revision'}\n  {summary}\n")
         if not self.resources:
             return head + "  (no resources)\n"
         w = max(len(r.ref.id) for r in self.resources)

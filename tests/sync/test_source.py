@@ -133,3 +133,18 @@ def test_only_commits_signed_by_an_allowed_key_are_accepted(repo: Path, tmp_path
     with pytest.raises(FindingsError) as e:
         src.verify(src.fetch())
     assert e.value.diagnostics[0].code == "KF606" and "not signed" in e.value.diagnostics[0].message
+
+
+def test_a_remote_url_is_fetched_into_a_private_cache(repo: Path, tmp_path: Path) -> None:
+    first = commit_files(repo, {"team/configmap.a.yaml": CM.format(name="a")})
+    src = GitSource(f"file://{repo}", "main", ".", tmp_path / "cache")
+    assert not src.local and src.mirror.parent == tmp_path / "cache"
+    rev = src.fetch()
+    assert rev.commit == first and [m.body["metadata"]["name"] for m in src.manifests(rev)] == ["a"]
+    assert src.fetch() == rev  # unchanged: answered by ls-remote, the documents kept
+    second = commit_files(repo, {"team/configmap.b.yaml": CM.format(name="b")})
+    rev2 = src.fetch()
+    assert rev2.commit == second and len(src.manifests(rev2)) == 2
+    in_place = GitSource(str(repo), "main", ".", tmp_path / "unused")  # a path is read in place, no clone
+    assert in_place.local and in_place.fetch().commit == second and len(in_place.manifests(rev2)) == 2
+    assert not (tmp_path / "unused").exists()
