@@ -187,6 +187,18 @@ def test_adopt_takes_over_an_existing_object(sync: Sync, gitops: GitOps, kube: K
     assert sync()[0] == 0 and names(kube, namespace) == {"other"}  # adopted, so pruned like its own
 
 
+def test_a_namespace_nothing_creates_is_reported(sync: Sync, gitops: GitOps, namespace: str) -> None:
+    ghost = f"{namespace}-ghost"
+    gitops.put([cm(ghost, "a")])
+    code, report, err = sync.json()
+    assert code == 1 and "Traceback" not in err
+    got = {r["id"]: r for r in report["resources"]}
+    assert got[f"ConfigMap/{ghost}/a"]["message"] == \
+        f"namespace {ghost} does not exist and nothing in the source creates it"
+    assert f"cannot record the inventory: namespace {ghost} does not exist" in \
+        got[f"ConfigMap/{ghost}/kfconf-inventory.demo.base"]["message"]
+
+
 def test_a_missing_folder_prunes_nothing(sync: Sync, gitops: GitOps, kube: Kube, namespace: str) -> None:
     gitops.put([cm(namespace, "a")])
     assert sync()[0] == 0
