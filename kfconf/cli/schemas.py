@@ -76,6 +76,7 @@ def _ls(args: argparse.Namespace) -> int:
     for d in local:
         for key, (_, local_doc) in _local_docs(d.resolve()).items():
             kinds[key] = sorted(local_doc["versions"])
+    notes: dict[str, int] = {}
     for key in sorted(kinds):
         group, _, kind = key.partition("/")
         group = "" if group == "core" else group
@@ -83,16 +84,20 @@ def _ls(args: argparse.Namespace) -> int:
             av = f"{group}/{version}" if group else version
             look = schemas.lookup(stack, av, kind)
             if look.schema is None:
-                rows.append((kind, av, f"— {look.why}"))
+                rows.append((kind, av, f"- {look.why}"))
             else:
-                src = look.schema.key
-                note = f"  ({look.why})" if look.why else ""
-                rows.append((kind, av, f"{src}{note}"))
+                mark = ""
+                if look.why:
+                    notes.setdefault(look.why, len(notes) + 1)
+                    mark = f"  [{notes[look.why]}]"
+                rows.append((kind, av, f"{look.schema.key}{mark}"))
     print(f"# stack {stack.name}; core kinds: Kubernetes {release_for(stack, 'kubernetes')[0]}")
     w1 = max(len(r[0]) for r in rows)
     w2 = max(len(r[1]) for r in rows)
     for kind, av, src in rows:
         print(f"{kind:<{w1}}  {av:<{w2}}  {src}")
+    for why, n in notes.items():
+        print(f"[{n}] {why}")
     return 0
 
 
