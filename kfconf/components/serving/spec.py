@@ -8,7 +8,6 @@ from pydantic import Field
 
 from kfconf.spec.types import Env, Model, Name, Placement, Resources
 
-
 Protocol = Literal["v1", "v2", "grpc-v1", "grpc-v2"]
 
 
