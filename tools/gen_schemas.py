@@ -114,12 +114,12 @@ RELEASES: tuple[Release, ...] = (
 # A stack may name a release whose CRDs are not in the reference set: it is checked with another
 # release's schemas, and `kfconf schemas ls` says so.
 ALIASES: dict[str, dict[str, tuple[str, str]]] = {
-    "kserve": {"v0.15.0": ("v0.16.0", "no 0.15 CRD in the reference set; 0.16 has the same fields kfconf emits")},
+    "kserve": {"v0.15.0": ("v0.16.0", "no 0.15 CRD in the reference set; checked with the 0.16 derivation")},
     "spark": {"v2.5.0": ("v2.5.2", "2.5.0 → 2.5.2 changed no CRD (shared/notes/kubeflow-apis.md §0)")},
     "pipelines": {"2.5.0": ("2.16.0", "no 2.5 CRDs in the reference set; checked with 2.16's")},
     "katib": {"v0.18.0": ("v0.19.0", "no 0.18 API in the reference set; checked with 0.19's")},
-    "trainer": {"v1.9.2": ("v1.9.4", "Training Operator v1: PyTorchJob from the kubeflow-training 1.9.4 SDK "
-                                    "models (1.9.2 → 1.9.4 kept the API)")},
+    "trainer": {"v1.9.2": ("v1.9.4", "Training Operator v1: no 1.9.2 schema; the PyTorchJob of the "
+                                    "kubeflow-training 1.9.4 SDK models (a patch release) stands in")},
     "profiles": {"v1.10.0": ("v2.0.0", "kubeflow/kubeflow v1.10.0 has the same Profile and PodDefault fields "
                                       "(shared/reference/SOURCES.md)")},
     "notebooks": {"v1.10.0": ("v1.11.0", "kubeflow/kubeflow v1.10.0 has the same Notebook fields "
