@@ -199,6 +199,23 @@ def test_a_namespace_nothing_creates_is_reported(sync: Sync, gitops: GitOps, nam
         got[f"ConfigMap/{ghost}/kfconf-inventory.demo.base"]["message"]
 
 
+def test_wait_reports_what_never_became_healthy(sync: Sync, gitops: GitOps, namespace: str) -> None:
+    job = {"apiVersion": "batch/v1", "kind": "Job",
+           "metadata": {"name": "j", "namespace": namespace, "labels": {"kfconf.dev/project": "demo"}},
+           "spec": {"template": {"spec": {"restartPolicy": "Never",
+                                          "containers": [{"name": "c", "image": "busybox"}]}}}}
+    gitops.put([cm(namespace, "a")])
+    code, report, _ = sync.json("--wait", "--timeout", "5s")
+    assert code == 0 and report["resources"][0]["health"] == "Healthy"
+    gitops.put([cm(namespace, "a"), job])
+    code, report, _err = sync.json("--wait", "--timeout", "2s")  # no Job controller here: it never runs
+    assert code == 1
+    got = {r["id"]: r for r in report["resources"]}
+    assert got[f"Job/{namespace}/j"]["health"] == "Progressing"
+    assert got[f"Job/{namespace}/j"]["message"] == "Progressing: job is running (after waiting 2 s)"
+    assert got[f"ConfigMap/{namespace}/a"]["action"] == "unchanged"
+
+
 def test_a_missing_folder_prunes_nothing(sync: Sync, gitops: GitOps, kube: Kube, namespace: str) -> None:
     gitops.put([cm(namespace, "a")])
     assert sync()[0] == 0
