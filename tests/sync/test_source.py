@@ -68,8 +68,9 @@ def test_reads_every_document_of_the_folder_at_the_commit(repo: Path, tmp_path: 
 def test_a_missing_folder_or_branch_is_an_error_not_an_empty_source(repo: Path, tmp_path: Path) -> None:
     commit_files(repo, {"envs/prod/team/configmap.a.yaml": CM.format(name="a")})
     src = GitSource(str(repo), "main", "envs/prdo", tmp_path / "cache")
-    with pytest.raises(FindingsError, match="does not exist"):
+    with pytest.raises(FindingsError, match="does not exist") as e:
         src.manifests(src.fetch())
+    assert e.value.diagnostics[0].code == "KF602"
     from kfconf.core.errors import ExternalError
 
     with pytest.raises(ExternalError, match="cannot fetch branch nope"):

@@ -193,6 +193,7 @@ def test_a_namespace_nothing_creates_is_reported(sync: Sync, gitops: GitOps, nam
     code, report, err = sync.json()
     assert code == 1 and "Traceback" not in err
     got = {r["id"]: r for r in report["resources"]}
+    assert got[f"ConfigMap/{ghost}/a"]["code"] == "KF602"
     assert got[f"ConfigMap/{ghost}/a"]["message"] == \
         f"namespace {ghost} does not exist and nothing in the source creates it"
     assert f"cannot record the inventory: namespace {ghost} does not exist" in \
