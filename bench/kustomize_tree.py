@@ -48,7 +48,10 @@ def json_patch(old: Any, new: Any, path: list[str | int] | None = None) -> list[
 
 
 def _dump(doc: Any) -> str:
-    return yaml.dump(doc, Dumper=yaml.CSafeDumper, sort_keys=False, default_flow_style=False, width=4096)
+    # kfconf's own emitter: it quotes strings that kustomize's YAML 1.2 reader would take for numbers
+    from kfconf.build.emit import Dumper
+
+    return yaml.dump(doc, Dumper=Dumper, sort_keys=False, default_flow_style=False, width=4096)
 
 
 def _file(body: Body) -> str:

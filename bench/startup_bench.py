@@ -65,7 +65,13 @@ def run(quick: bool) -> list[dict[str, Any]]:
         mem["peer"] = proc.max_rss_mb
         return proc
 
+    models_cmd = [sys.executable, "-c", "import kfconf.spec.validate"]
+
+    def models() -> harness.Proc:
+        return harness.run(models_cmd, env=env)
+
     k, f = harness.compare(kfconf, floor, reps, warmup=1)
+    m, f2 = harness.compare(models, floor, reps, warmup=1)
     probe = harness.run([sys.executable, "-c", _PROBE.format(heavy=HEAVY), str(project)])
     info = json.loads(probe.stdout.decode().strip().splitlines()[-1])
     if info["code"] != 0:
@@ -74,4 +80,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
     return [harness.row("CLI start-up: kfconf validate (one small project)", k,
                         'python -c "import pydantic"', f, TARGET, unit="s", memory_mb=round(mem["kfconf"], 1),
                         peer_memory_mb=round(mem["peer"], 1), heavy_modules=heavy, modules=info["modules"],
-                        note=("heavy modules loaded: " + ", ".join(heavy)) if heavy else "no heavy module loaded")]
+                        note=("heavy modules loaded: " + ", ".join(heavy)) if heavy else "no heavy module loaded"),
+            harness.row("start-up share of the spec models: python -c 'import kfconf.spec.validate'", m,
+                        'python -c "import pydantic"', f2, "", unit="s",
+                        note="informational: what building kfconf's pydantic models costs before any work")]
