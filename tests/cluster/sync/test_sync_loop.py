@@ -64,8 +64,9 @@ def test_loop_heals_serves_health_and_metrics(control_plane: ControlPlane, gitop
         assert until(lambda: "c" in names(kube, namespace), timeout=30)
         control_plane.kubectl("-n", namespace, "patch", "configmap", "a", "-p", '{"data":{"v":"edited"}}')
         assert until(lambda: get_cm(kube, namespace, "a")["data"] == {"v": "1"}, timeout=30)  # type: ignore[index]
-        _, text = fetch(f"{base}/metrics")
-        assert (metric(text, 'kfconf_resources_applied_total{action="corrected"}') or 0) >= 1
+        # the round that healed it records its metrics when it ends, a moment after the object changed
+        assert until(lambda: (metric(fetch(f"{base}/metrics")[1],
+                                     'kfconf_resources_applied_total{action="corrected"}') or 0) >= 1, timeout=30)
 
         # a round that fails (a conflict it must not clobber) makes it unready, and says why
         control_plane.apply(cm(namespace, "b", {"v": "theirs"}, project=None), field_manager="other", force=True)
