@@ -56,21 +56,21 @@ def test_killed_mid_apply_and_restarted_converges(control_plane: ControlPlane, g
     first = start_sync(control_plane, gitops, cache)
     assert first.wait(timeout=120) == 0, first.stderr.read() if first.stderr else ""
 
-    want = [cm(namespace, f"new-{i:03d}", {"i": str(i)}) for i in range(400)]
+    want = [cm(namespace, f"new-{i:03d}", {"i": str(i)}) for i in range(600)]
     gitops.put(want)
-    proc = start_sync(control_plane, gitops, cache, "--concurrency", "2")
-    made = kill_mid_apply(proc, kube, namespace, "new-", 40, 300)
+    proc = start_sync(control_plane, gitops, cache, "--concurrency", "1")
+    made = kill_mid_apply(proc, kube, namespace, "new-", 40, 450)
     assert proc.returncode == -signal.SIGKILL
     # dead half-way: some new objects exist, the old ones were not pruned yet, the intent is recorded
-    assert 40 <= made < 400
+    assert 40 <= made < 600
     assert {f"old-{i:03d}" for i in range(50)} <= names(kube, namespace)
     assert inventory_names(kube, namespace) == {o["metadata"]["name"] for o in old + want}
 
     again = start_sync(control_plane, gitops, cache)
     out, err = again.communicate(timeout=180)
     assert again.returncode == 0, err
-    assert names(kube, namespace) == {f"new-{i:03d}" for i in range(400)}
-    assert inventory_names(kube, namespace) == {f"new-{i:03d}" for i in range(400)}
+    assert names(kube, namespace) == {f"new-{i:03d}" for i in range(600)}
+    assert inventory_names(kube, namespace) == {f"new-{i:03d}" for i in range(600)}
     assert all(kube.get(ref) is not None for ref in inv.load(kube, inv.inventory_name("demo", None),
                                                              namespace)[0].refs())
     assert "created" in out and "deleted" in out
@@ -79,13 +79,13 @@ def test_killed_mid_apply_and_restarted_converges(control_plane: ControlPlane, g
 def test_killed_then_git_moves_on_nothing_leaks(control_plane: ControlPlane, gitops: GitOps, kube: Kube,
                                                 namespace: str, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    gitops.put([cm(namespace, f"b-{i:03d}") for i in range(400)])
-    proc = start_sync(control_plane, gitops, cache, "--concurrency", "2")
-    kill_mid_apply(proc, kube, namespace, "b-", 40, 300)
+    gitops.put([cm(namespace, f"b-{i:03d}") for i in range(600)])
+    proc = start_sync(control_plane, gitops, cache, "--concurrency", "1")
+    kill_mid_apply(proc, kube, namespace, "b-", 40, 450)
     assert proc.returncode == -signal.SIGKILL
 
     # while the syncer was dead, git dropped most of what it was applying
-    final = [cm(namespace, f"b-{i:03d}") for i in range(0, 400, 10)] + [cm(namespace, f"c-{i}") for i in range(5)]
+    final = [cm(namespace, f"b-{i:03d}") for i in range(0, 600, 10)] + [cm(namespace, f"c-{i}") for i in range(5)]
     gitops.put(final)
     again = start_sync(control_plane, gitops, cache)
     _, err = again.communicate(timeout=180)
