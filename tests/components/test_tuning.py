@@ -195,7 +195,10 @@ def test_examples_render_valid_experiments() -> None:
         trainjobs = [r for r in T.rendered(project, stack, "training") if r.kind == "TrainJob"]
         assert exp.body["spec"]["trialTemplate"]["trialSpec"]["spec"]["runtimeRef"] == \
             trainjobs[0].body["spec"]["runtimeRef"]
-        assert exp.explain["spec.maxTrialCount"] == ("overlays/dev.yaml:11" if env == "dev" else "ml-project.yaml:47")
+        source = "overlays/dev.yaml" if env == "dev" else "ml-project.yaml"
+        trials = project.source.at(("spec", "tuning", 0, "budget", "trials"))
+        assert trials.file.endswith(source)
+        assert exp.explain["spec.maxTrialCount"] == f"{source}:{trials.line}"
 
 
 def test_webhook_rules_catch_what_upstream_rejects(tmp_path: Path) -> None:

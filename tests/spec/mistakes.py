@@ -6,7 +6,7 @@ MISTAKES: list[tuple[str, str, str]] = [
     ("  owner: alice@example.com\n  description", "  owner: alice-at-example\n  description", "KF108"),
     ("namespace: team-growth", "namespace: kubeflow", "KF209"),
     ("contributors: [bob@example.com]", "contributers: [bob@example.com]", "KF101"),
-    ("memory: 256Gi, gpu: 8}", "memory: 256Gi, gpu: -1}", "KF104"),
+    ("memory: 384Gi, gpu: 16}", "memory: 384Gi, gpu: -1}", "KF104"),
     ("file: jobs/features.py", "file: ../../etc/passwd", "KF207"),
     ('schedule: "0 2 * * *"', 'schedule: "every night"', "KF108"),
     ("executors: {count: 4,", "executors: {count: 0,", "KF104"),
