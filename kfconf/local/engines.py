@@ -138,7 +138,7 @@ def _ray_node_pids() -> list[Any]:
         return []
 
 
-def _reap(procs: list[Any], grace: float = 1.0) -> None:
+def _reap(procs: list[Any], grace: float = 0.5) -> None:
     if not procs:
         return
     import psutil

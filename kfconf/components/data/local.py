@@ -15,6 +15,7 @@ import os
 import runpy
 import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,7 @@ def _patched_process(argv: list[str], env: Mapping[str, str], cwd_path: Path) ->
 
 def _watch_stages(spark: Any, step: StepRun, stop: threading.Event) -> None:
     sc = spark.sparkContext
-    while not stop.wait(0.5):
+    while not stop.wait(1.0):
         try:
             tracker = sc.statusTracker()
             parts = []
@@ -109,8 +110,10 @@ def run(step: StepRun, job: DataJob) -> Outcome:
                   "Python environment")
     step.note(f"spark master {session.engines.master}; driver/executor sizes apply in the cluster only")
     step.detail("starting Spark" if session.engines._spark is None else "")
+    t0 = time.time()
     spark = session.engines.spark()
-    step.note(f"running {f} {' '.join(args)}")
+    step.note(f"spark session ready in {time.time() - t0:.1f}s; running {f} {' '.join(args)}")
+    t0 = time.time()
     with session.engines.spark_lock:
         for k, v in job.conf.items():
             try:
@@ -141,5 +144,6 @@ def run(step: StepRun, job: DataJob) -> Outcome:
             stop.set()
             with contextlib.suppress(Exception):
                 sc.setLocalProperty("spark.jobGroup.id", None)
-    files = [p for p in step.output_dir.rglob("*") if p.is_file()]
+    step.note(f"{job.file} finished in {time.time() - t0:.1f}s")
+    files = [p for p in step.output_dir.rglob("*") if p.is_file() and not p.name.startswith(".")]
     return Outcome("done", {"files": len(files), "summary": f"{len(files)} output files"}, step.output_dir)

@@ -333,10 +333,10 @@ def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
     extra: dict[str, str] = {"KFCONF_TRIAL_ID": trial_id,
                              "KFCONF_TRIAL_PARAMETERS": json.dumps(params, sort_keys=True)}
     ckpt_dir = Path(spec.logs_dir) / trial_id / "checkpoint"
+    loaded = tune.get_checkpoint() if spec.checkpoints else None
     if spec.checkpoints:
         ckpt_dir.mkdir(exist_ok=True)
         extra["KFCONF_CHECKPOINT_DIR"] = str(ckpt_dir)
-        loaded = tune.get_checkpoint()
         if loaded is not None:
             with loaded.as_directory() as d:
                 shutil.copytree(d, ckpt_dir, dirs_exist_ok=True)
@@ -412,7 +412,7 @@ def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
     if bad:
         raise RuntimeError(f"trial exited with {bad[0]}; see {log.path}")
     (Path(spec.logs_dir) / trial_id / "finished").write_text("", encoding="utf-8")  # ran to its end
-    if not reported[0]:
+    if not reported[0] and loaded is None:  # a PBT trial resumed at its last epoch has nothing left to report
         raise RuntimeError(f"the objective metric {spec.objective} was never reported (Katib StdOut format "
                            f"`{spec.objective}=VALUE`); see {log.path}")
 
@@ -487,6 +487,7 @@ class Experiment:
         metric = self.tj.objective.metric
         with self.lock:
             rec = self.record(trial)
+            rec.params = _decode(self.spec, trial.config)  # PBT changes a trial's config as it goes
             rec.iterations = int(result.get("training_iteration", rec.iterations + 1))
             rec.last = {k: float(v) for k, v in result.items() if k in self.seen_metrics(result)}
             value = result.get(metric)
@@ -627,8 +628,12 @@ def run(step: StepRun, tj: TuningJob) -> Outcome:
                                   failure_config=tune.FailureConfig(max_failures=0, fail_fast=False)),
     )
     t0 = time.time()
+    import warnings
+
     try:
-        tuner.fit()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"ray\..*")
+            tuner.fit()
     finally:
         _EXPERIMENTS.pop(exp_id, None)
         leftovers = reap_trials(logs_dir)
