@@ -14,11 +14,16 @@ RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-
                                  "istio-system", "knative-serving", "cert-manager", "auth"})
 
 
+def _raw(data: Any, *keys: str) -> Any:
+    """A value of the document as written (it may be malformed anywhere on the way)."""
+    for key in keys:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
 def check(project: Project, stack: Stack | None) -> Iterator[Diagnostic]:
-    spec: Any = project.model.spec  # assembled at run time from the component registry
-    profile = spec.profile
-    raw = project.raw if isinstance(project.raw, dict) else {}
-    given = ((raw.get("metadata") or {}).get("owner"), ((raw.get("spec") or {}).get("profile") or {}).get("owner"))
+    profile = project.model.spec.profile
+    given = (_raw(project.raw, "metadata", "owner"), _raw(project.raw, "spec", "profile", "owner"))
     if not any(given):  # an owner given but invalid is reported where it is written
         p = ("spec", "profile")
         yield Diagnostic("KF102", "expected an owner (spec.profile.owner or metadata.owner): the Profile "
