@@ -35,9 +35,16 @@ class Project:
     def entries(self, key: str) -> list[Any]:
         return self.model.entries(key)
 
+    def raw_entries(self, key: str) -> list[tuple[int, dict[str, Any]]]:
+        """The entries of a section as written, with their indexes, including those that failed the
+        schema; the document may be malformed anywhere, so every step is checked."""
+        spec = self.raw.get("spec") if isinstance(self.raw, dict) else None
+        items = spec.get(key) if isinstance(spec, dict) else None
+        return [(i, e) for i, e in enumerate(items) if isinstance(e, dict)] if isinstance(items, list) else []
+
     def entry_path(self, key: str, name: str) -> PathT:
-        for i, e in enumerate(self.raw.get("spec", {}).get(key) or []):
-            if isinstance(e, dict) and e.get("name") == name:
+        for i, e in self.raw_entries(key):
+            if e.get("name") == name:
                 return ("spec", key, i)
         return ("spec", key)
 

@@ -279,8 +279,8 @@ def _duplicates(project: Project) -> Iterator[Diagnostic]:
         if not c.many:
             continue
         seen: dict[str, int] = {}
-        for i, e in enumerate(project.raw.get("spec", {}).get(c.key) or []):
-            name = e.get("name") if isinstance(e, dict) else None
+        for i, e in project.raw_entries(c.key):
+            name = e.get("name")
             if not isinstance(name, str):
                 continue
             if name in seen:
@@ -293,8 +293,7 @@ def _duplicates(project: Project) -> Iterator[Diagnostic]:
 
 
 def raw_names(project: Project, key: str) -> set[str]:
-    items = project.raw.get("spec", {}).get(key) or []
-    return {e["name"] for e in items if isinstance(e, dict) and isinstance(e.get("name"), str)}
+    return {e["name"] for _, e in project.raw_entries(key) if isinstance(e.get("name"), str)}
 
 
 def check_ref(project: Project, path: PathT, value: str, kinds: tuple[str, ...],
@@ -315,16 +314,9 @@ def check_ref(project: Project, path: PathT, value: str, kinds: tuple[str, ...],
                          (f"defined {key} entries: {', '.join(sorted(names))}" if names else f"no {key} entries"))
 
 
-def _raw_entries(project: Project, key: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Entries as written, including those that failed the schema: names and references still get checked."""
-    for i, e in enumerate(project.raw.get("spec", {}).get(key) or []):
-        if isinstance(e, dict):
-            yield i, e
-
-
 def _refs(project: Project) -> Iterator[Diagnostic]:
     for c in REGISTRY:
-        for i, e in _raw_entries(project, c.key) if c.refs else ():
+        for i, e in project.raw_entries(c.key) if c.refs else ():
             for rf in c.refs:
                 value = e.get(rf.field)
                 if isinstance(value, str):
@@ -333,7 +325,7 @@ def _refs(project: Project) -> Iterator[Diagnostic]:
 
 def _name_limits(project: Project) -> Iterator[Diagnostic]:
     for c in REGISTRY:
-        for i, e in _raw_entries(project, c.key) if c.name_limit < 63 else ():
+        for i, e in project.raw_entries(c.key) if c.name_limit < 63 else ():
             name = e.get("name")
             if isinstance(name, str) and len(name) > c.name_limit:
                 path = ("spec", c.key, i, "name")
