@@ -19,6 +19,10 @@ from kfconf.spec.types import SecretRef
 SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL)", re.I)
 SECRET_VALUE = re.compile(r"^(AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{20,}|hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9]{20,}"
                           r"|xox[abp]-[A-Za-z0-9-]{10,}|-----BEGIN [A-Z ]*PRIVATE KEY-----)")
+# the same credentials anywhere inside a longer string (a command line, a URI)
+SECRET_INSIDE = re.compile(r"(?<![A-Za-z0-9])(AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{20,}|hf_[A-Za-z0-9]{20,}"
+                           r"|sk-[A-Za-z0-9]{20,}|xox[abp]-[A-Za-z0-9-]{10,}|-----BEGIN [A-Z ]*PRIVATE KEY-----"
+                           r"|[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@)")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _CRON_ITEM = r"(\*|\?|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?"
 CRON_FIELD = re.compile(rf"^{_CRON_ITEM}(,{_CRON_ITEM})*$")
@@ -29,6 +33,26 @@ def is_literal_secret(name: str, value: Any) -> bool:
     if isinstance(value, SecretRef) or not isinstance(value, str) or not value:
         return False
     return bool(SECRET_NAME.search(name)) or bool(SECRET_VALUE.match(value))
+
+
+def credentials_anywhere(project: Project) -> Iterator[Diagnostic]:
+    """A credential pasted anywhere in the spec (args, commands, URIs with a password) is refused: it
+    would land in Git, in pod specs and in PR comments. `env` values are judged by env_checks."""
+
+    def walk(value: Any, path: PathT) -> Iterator[Diagnostic]:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if k != "env":
+                    yield from walk(v, (*path, k))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                yield from walk(v, (*path, i))
+        elif isinstance(value, str) and SECRET_INSIDE.search(value):
+            yield Diagnostic("KF208", "expected no credentials in the spec, got what looks like one",
+                             project.loc(path), path,
+                             hint="keep it in a Secret and reference it from env: {NAME: {secret: S, key: K}}")
+
+    yield from walk(project.raw, ())
 
 
 def env_checks(project: Project, path: PathT, env: dict[str, Any], reserved: frozenset[str] = frozenset()

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from kfconf.components import REGISTRY
 from kfconf.core.errors import Diagnostic, FindingsError, Severity
 from kfconf.core.source import PathT, SourceMap, describe
+from kfconf.spec.checks import credentials_anywhere
 from kfconf.spec.model import MLProject
 from kfconf.spec.project import Project
 from kfconf.spec.stacks import Stack, load_stack
@@ -335,7 +336,8 @@ def _name_limits(project: Project) -> Iterator[Diagnostic]:
 
 
 def semantic_diagnostics(project: Project, stack: Stack | None) -> list[Diagnostic]:
-    out: list[Diagnostic] = [*_duplicates(project), *_refs(project), *_name_limits(project)]
+    out: list[Diagnostic] = [*_duplicates(project), *_refs(project), *_name_limits(project),
+                             *credentials_anywhere(project)]
     for c in REGISTRY:
         out.extend(c.run_check(project, stack))
     return out
