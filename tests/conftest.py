@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+# the real control plane's session fixtures, shared by tests/cluster and tests/reliability
+pytest_plugins = ["tests.cluster.fixtures"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", default=False,
