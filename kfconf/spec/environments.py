@@ -4,6 +4,7 @@ built-in reusable overlays shipped in the wheel (`kfconf/data/overlays`)."""
 from __future__ import annotations
 
 import difflib
+import re
 import os
 from dataclasses import dataclass, field
 from functools import cache
@@ -17,6 +18,7 @@ from kfconf.spec.loader import Document, load, parse
 from kfconf.spec.merge import merge
 
 SPEC_FILE = "ml-project.yaml"
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 OVERLAY_KEYS = ("apiVersion", "kind", "metadata", "extends", "include", "spec")
 
 
@@ -109,6 +111,11 @@ def resolve(project_dir: Path, env: str | None = None, cwd: Path | None = None,
 
     def apply_one(name: str, where: Loc | None, builtin: bool) -> None:
         nonlocal data
+        if not NAME.match(name):  # never a path: no ../, no slashes, nothing the file system chokes on
+            what = "a built-in overlay name" if builtin else "an environment name"
+            diags.append(Diagnostic("KF303" if builtin else "KF301", f"expected {what} (letters, digits, '.', "
+                                    f"'_', '-'; at most 63), got {describe(name)}", where))
+            return
         if builtin:
             odoc = _builtin(name)
             if odoc is None:

@@ -7,6 +7,7 @@ Built-in stacks ship in the wheel (`kfconf/data/stacks`); a project may name its
 from __future__ import annotations
 
 import difflib
+import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from kfconf.core.errors import Diagnostic, FindingsError
-from kfconf.core.source import Loc
+from kfconf.core.source import Loc, describe
 from kfconf.spec.loader import Document, load, parse
 from kfconf.spec.merge import merge
 from kfconf.spec.types import Model
@@ -74,15 +75,15 @@ def _doc(ref: str, project_dir: Path | None, where: Loc | None) -> Document:
         path = (project_dir / ref).resolve()
         root = project_dir.resolve()
         if not path.is_relative_to(root):
-            raise FindingsError([Diagnostic("KF207", f"expected a stack file inside the project, got {ref!r}",
+            raise FindingsError([Diagnostic("KF207", f"expected a stack file inside the project, got {describe(ref)}",
                                             where)])
         return load(path, ref)
-    doc = _builtin_doc(ref)
+    doc = _builtin_doc(ref) if re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", ref) else None
     if doc is None:
         known = builtin_stacks()
         close = difflib.get_close_matches(ref, known, n=1)
         raise FindingsError([Diagnostic("KF303", f"expected a built-in stack ({', '.join(known)}) or a "
-                                        f"./path.yaml, got {ref!r}", where,
+                                        f"./path.yaml, got {describe(ref)}", where,
                                         hint=f"did you mean '{close[0]}'?" if close else None)])
     return doc
 
@@ -129,6 +130,6 @@ def load_stack(ref: str, project_dir: Path | None = None, where: Loc | None = No
     """Resolve a stack reference (built-in name or project-relative file) into a Stack."""
     if _is_path(ref):
         return _validated(_resolve(ref, project_dir, where, ()))
-    if _builtin_doc(ref) is None:
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", ref) or _builtin_doc(ref) is None:
         _doc(ref, None, where)  # raises the "unknown stack" finding at `where`
     return _builtin_stack(ref)
