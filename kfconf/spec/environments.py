@@ -4,8 +4,8 @@ built-in reusable overlays shipped in the wheel (`kfconf/data/overlays`)."""
 from __future__ import annotations
 
 import difflib
-import re
 import os
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
