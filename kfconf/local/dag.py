@@ -220,6 +220,8 @@ def run_dag(session: RunSession, nodes: list[Node],
 
     pending = [n.name for n in nodes]
     running: dict[cf.Future[Outcome], Node] = {}
+    main = session.engines.main if session.engines.main is not None and \
+        session.engines.main.thread is threading.current_thread() else None
     pool = cf.ThreadPoolExecutor(max_workers=max(1, len(nodes)), thread_name_prefix="kfconf-step")
     try:
         while pending or running:
@@ -242,12 +244,17 @@ def run_dag(session: RunSession, nodes: list[Node],
                         finish(by_name[name], Outcome("blocked", message="unknown dependency"))
                     pending.clear()
                 break
-            done, _ = cf.wait(list(running), timeout=0.5, return_when=cf.FIRST_COMPLETED)
+            if main is not None:  # serve the steps' calls that must run on this thread (Ray start-up)
+                main.pump(0.1)
+            done, _ = cf.wait(list(running), timeout=0 if main is not None else 0.5,
+                              return_when=cf.FIRST_COMPLETED)
             for fut in done:
                 node = running.pop(fut)
                 finish(node, fut.result())
     except BaseException:
         session.cancel.set()
+        if main is not None:
+            main.close()  # a step waiting on the main thread gets an error instead of waiting forever
         raise
     finally:
         pool.shutdown(wait=not session.cancel.is_set(), cancel_futures=True)

@@ -8,9 +8,11 @@ at an existing cluster.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import logging
 import os
+import queue
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -169,6 +171,52 @@ def _ray_logging(path: Path | None) -> None:
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
 
 
+class MainThread:
+    """Runs calls from step threads on the thread that owns the run (Ray must start and stop there: a
+    runtime started from another thread hangs remote calls from other threads and shuts down slowly)."""
+
+    def __init__(self) -> None:
+        self.thread = threading.current_thread()
+        self._calls: queue.Queue[tuple[Any, concurrent.futures.Future[Any]]] = queue.Queue()
+        self.open = True
+
+    def call(self, fn: Any) -> Any:
+        if threading.current_thread() is self.thread or not self.open:
+            return fn()
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._calls.put((fn, fut))
+        return fut.result()
+
+    def pump(self, timeout: float) -> None:
+        """Serve pending calls (on the owning thread), waiting up to `timeout` for the first."""
+        try:
+            fn, fut = self._calls.get(timeout=timeout)
+        except queue.Empty:
+            return
+        while True:
+            if fut.set_running_or_notify_cancel():
+                try:
+                    fut.set_result(fn())
+                except BaseException as e:
+                    fut.set_exception(e)
+                    if not isinstance(e, Exception):
+                        raise
+            try:
+                fn, fut = self._calls.get_nowait()
+            except queue.Empty:
+                return
+
+    def close(self) -> None:
+        self.open = False
+        while True:
+            try:
+                _, fut = self._calls.get_nowait()
+            except queue.Empty:
+                return
+            if fut.set_running_or_notify_cancel():
+                fut.set_exception(RuntimeError("the run stopped"))
+
+
 @dataclass
 class Engines:
     spark_master: str | None = None
@@ -177,6 +225,7 @@ class Engines:
     state_dir: Path | None = None
     ray_cpus: int = DEFAULT_RAY_CPUS
     spark_lock: threading.Lock = field(default_factory=threading.Lock)
+    main: MainThread | None = None
     _spark: Any = None
     _spark_owned: bool = False
     _ray_owned: bool = False
@@ -220,7 +269,13 @@ class Engines:
 
     # -- Ray ---------------------------------------------------------------------------------------
     def ray(self) -> Any:
-        """Ray, initialised once per run: a local runtime on 127.0.0.1, or `--ray-address`."""
+        """Ray, initialised once per run (on the run's own thread): a local runtime on 127.0.0.1, or
+        `--ray-address`."""
+        if self.main is not None:
+            return self.main.call(self._ray)
+        return self._ray()
+
+    def _ray(self) -> Any:
         with _LOCK:
             ray = require("ray", "a tuning step")
             require("ray.tune", "a tuning step")

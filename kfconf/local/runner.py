@@ -23,7 +23,7 @@ from kfconf.local import procs
 from kfconf.local.artifacts import ArtifactStore
 from kfconf.local.context import Options, Outcome, RunSession, Server
 from kfconf.local.dag import Node, local_runner, run_dag
-from kfconf.local.engines import DEFAULT_RAY_CPUS, Engines, apply_loopback_env
+from kfconf.local.engines import DEFAULT_RAY_CPUS, Engines, MainThread, apply_loopback_env
 from kfconf.local.env import Secrets
 from kfconf.local.progress import Progress
 from kfconf.local.runs import RunFolder, state_dir
@@ -165,7 +165,7 @@ def run_target(project: Any, stack: Any, target: str | None, *, env: str | None 
     if spark_master is None and stack is not None:
         spark_master = stack.component("local").get("sparkMaster")
     engines = Engines(spark_master=spark_master, ray_address=options.ray_address, log_dir=run.path,
-                      state_dir=state_dir(project_dir), ray_cpus=ray_cpus)
+                      state_dir=state_dir(project_dir), ray_cpus=ray_cpus, main=MainThread())
     apply_loopback_env()
     session = RunSession(project, stack, run, ArtifactStore(project_dir), progress, engines,
                          Secrets(project_dir), options)
@@ -213,6 +213,8 @@ def run_target(project: Any, stack: Any, target: str | None, *, env: str | None 
         return RunReport(run, target, outcomes, list(session.servers), time.time() - t0)
     finally:
         session.cancel.set()
+        if engines.main is not None:
+            engines.main.close()
         stop_servers(session)
         procs.stop_all()
         engines.close()

@@ -2,9 +2,9 @@
 
 There is no network fetch in a local run (no credentials, often no internet). A URI resolves, in order, to
   1. a local path: `file:///abs/path`, `file://rel/path`, or a plain path relative to the project;
-  2. the output of a data entry of the project: the entry whose `output:` is the URI (or a prefix of it),
-     else the data entry whose name is the URI's last segment (`s3://bucket/churn/features` ← `data/features`);
-     its newest local output is used (a pipeline runs that step first);
+  2. the output of an entry of the project: the data or training entry whose `output:` is the URI (or a
+     prefix of it), else the data entry whose name is the URI's last segment (`s3://bucket/churn/features`
+     ← `data/features`); its newest local output is used (a pipeline runs that step first);
   3. a local cache: `$KFCONF_CACHE_DIR/<scheme>/<rest>` or `<project>/.kfconf/cache/<scheme>/<rest>`
      (e.g. `.kfconf/cache/hf/Qwen/Qwen2.5-0.5B/`);
   4. for `hf://ORG/NAME`, the Hugging Face hub cache (`$HF_HUB_CACHE`, `$HF_HOME/hub`,
@@ -78,17 +78,19 @@ def _hf_snapshot(root: Path, kind: str, repo: str) -> Path | None:
     return found[-1] if found else None
 
 
-def data_producer(uri: str, project: Any) -> tuple[str, str] | None:
-    """(data entry name, sub-path) of the data entry that produces `uri`, if any."""
-    entries = project.entries("data") if project is not None else []
-    for job in entries:
-        out = getattr(job, "output", None)
-        if out and (uri == out or uri.startswith(out.rstrip("/") + "/")):
-            return job.name, uri[len(out.rstrip("/")):].strip("/")
+def producer(uri: str, project: Any) -> tuple[str, str] | None:
+    """(`data/NAME` or `training/NAME`, sub-path) of the entry whose output `uri` is, if any."""
+    if project is None:
+        return None
+    for section in ("data", "training"):
+        for job in project.entries(section):
+            out = getattr(job, "output", None)
+            if out and (uri == out or uri.startswith(out.rstrip("/") + "/")):
+                return f"{section}/{job.name}", uri[len(out.rstrip("/")):].strip("/")
     last = split(uri)[1].rsplit("/", 1)[-1]
-    for job in entries:
+    for job in project.entries("data"):
         if job.name == last:
-            return job.name, ""
+            return f"data/{job.name}", ""
     return None
 
 
@@ -106,10 +108,9 @@ def resolve(uri: str, *, project_dir: Path, project: Any = None, store: Artifact
             return Resolved(p, "local path")
         raise Unresolvable(f"{uri}: no such file or folder ({p})", "create it, or point the URI at existing data")
 
-    prod = data_producer(uri, project)
+    prod = producer(uri, project)
     if prod is not None:
-        name, sub = prod
-        ref = f"data/{name}"
+        ref, sub = prod
         out = (produced or {}).get(ref)
         if out is None and store is not None:
             rec = store.latest(ref)
@@ -132,8 +133,8 @@ def resolve(uri: str, *, project_dir: Path, project: Any = None, store: Artifact
                 if snap is not None:
                     return Resolved(snap, f"Hugging Face cache {root}")
             tried.append(str(root / f"models--{rest.replace('/', '--')}"))
-    producer = f"; or run data/{prod[0]} first" if prod is not None else ""
+    first = f"; or run {prod[0]} first" if prod is not None else ""
     raise Unresolvable(
         f"{uri} cannot be fetched in a local run (no network access to {scheme}://)",
-        f"put a copy at {state_dir(project_dir) / 'cache' / scheme / rest}{producer}",
+        f"put a copy at {state_dir(project_dir) / 'cache' / scheme / rest}{first}",
     )

@@ -176,6 +176,31 @@ def test_uris_resolve_local_cache_and_hf_hub_cache(tmp_path: Path) -> None:
     assert "cannot be fetched" in str(e.value) and ".kfconf/cache/hf/Qwen/Qwen2.5-0.5B" in e.value.hint
 
 
+def test_output_uris_of_entries_resolve_to_their_local_outputs(tmp_path: Path) -> None:
+    from kfconf.components.training.local import Launcher
+
+    write_project(tmp_path, """
+        data:
+          - {name: prep, file: p.py, output: "s3://b/prep"}
+        training:
+          - {name: t, command: [python, t.py], output: "s3://b/models/t"}
+    """, {"p.py": "", "t.py": ""})
+    project, _ = load(tmp_path)
+    assert uris.producer("s3://b/prep/part-0", project) == ("data/prep", "part-0")
+    assert uris.producer("s3://b/models/t", project) == ("training/t", "")
+    assert uris.producer("gs://elsewhere/prep", project) == ("data/prep", "")  # by the data entry's name
+    assert uris.producer("s3://b/other", project) is None
+    store = ArtifactStore(tmp_path)
+    out = store.prepare("training/t", "c" * 64)
+    store.commit("training/t", "c" * 64, {}, "run-1")
+    assert uris.resolve("s3://b/models/t", project_dir=tmp_path, project=project, store=store, environ={}).path == out
+    launcher = Launcher(["python", "t.py"], {"save": "s3://b/models/t/model.pt"}, 1, 1, ".", {},
+                        output_uri="s3://b/models/t")
+    argv, env = launcher.commands(output_dir="/tmp/out", port=29999)[0]
+    assert argv[-2:] == ["--save", "/tmp/out/model.pt"]
+    assert (env["RANK"], env["WORLD_SIZE"], env["MASTER_PORT"], env["PET_MASTER_PORT"]) == ("0", "1", "29999", "29999")
+
+
 def test_unfetchable_initializer_is_a_finding_at_its_line(tmp_path: Path) -> None:
     write_project(tmp_path, """
         training:

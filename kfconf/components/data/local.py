@@ -99,6 +99,8 @@ def run(step: StepRun, job: DataJob) -> Outcome:
         raise StepFailed(f"the job's file {job.file} does not exist")
     pm = PathMap()
     pm.add(session.image_workdir, session.source_dir)
+    if job.output:  # the job's storage URI is its local output folder
+        pm.add(job.output, step.output_dir)
     values = session.template_values(step.params)
     args = pm.map_all([expand(fmt_value(a), values) for a in job.args])
     env_vals, missing = session.secrets.resolve_env(job.env)

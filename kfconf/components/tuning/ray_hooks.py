@@ -46,7 +46,7 @@ class Goal(Stopper):
 
     def __call__(self, trial_id: str, result: Any) -> bool:
         exp = local._EXPERIMENTS.get(self.exp_id)
-        return exp is not None and exp.stop_all()
+        return exp is not None and (exp.stop_all() or exp.stop_trial(trial_id))
 
     def stop_all(self) -> bool:
         exp = local._EXPERIMENTS.get(self.exp_id)
