@@ -76,6 +76,12 @@ def add(sub: Any) -> None:
     who.add_argument("--tenant-namespace", metavar="NS", help="lockdown: only objects in NS, of --allow-kinds")
     who.add_argument("--allow-kinds", metavar="K,…", help="lockdown: the kinds a tenant may sync (default: the "
                                                           "namespaced kinds kfconf generates)")
+    who.add_argument("--bind-clusterroles", metavar="R,…",
+                     help="lockdown: ClusterRoles a tenant's RoleBindings may reference (default: kubeflow-edit,"
+                          "kubeflow-view)")
+    who.add_argument("--allow-service-accounts", metavar="SA,…",
+                     help="lockdown: ServiceAccounts a tenant's workloads may run as besides those it defines "
+                          "(default: default,default-editor,default-viewer)")
     p.add_argument("-o", "--output", choices=("text", "json"), default="text")
 
 
@@ -86,13 +92,23 @@ def build(args: argparse.Namespace) -> Any:
     from kfconf.sync.manager import DEFAULT_OVERRIDE_MANAGERS, ResourceManager, SyncOptions
     from kfconf.sync.metrics import Metrics
     from kfconf.sync.source import GitSource
-    from kfconf.sync.tenant import TenantPolicy, parse_kinds
+    from kfconf.sync.tenant import DEFAULT_BIND, DEFAULT_SERVICE_ACCOUNTS, TenantPolicy, parse_kinds
 
-    if args.allow_kinds and not args.tenant_namespace:
-        raise UsageError("--allow-kinds needs --tenant-namespace")
+    for flag in ("allow_kinds", "bind_clusterroles", "allow_service_accounts"):
+        if getattr(args, flag) and not args.tenant_namespace:
+            raise UsageError(f"--{flag.replace('_', '-')} needs --tenant-namespace")
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
-    tenant = TenantPolicy(args.tenant_namespace, frozenset(parse_kinds(args.allow_kinds))) \
+    if args.tenant_namespace and args.namespace and args.namespace != args.tenant_namespace:
+        raise UsageError(f"--namespace {args.namespace}: a tenant's inventory lives in its own namespace "
+                         f"{args.tenant_namespace}")
+
+    def names(text: str | None, default: tuple[str, ...]) -> frozenset[str]:
+        return frozenset(n.strip() for n in text.split(",") if n.strip()) if text is not None else frozenset(default)
+
+    tenant = TenantPolicy(args.tenant_namespace, frozenset(parse_kinds(args.allow_kinds)),
+                          names(args.bind_clusterroles, DEFAULT_BIND),
+                          names(args.allow_service_accounts, DEFAULT_SERVICE_ACCOUNTS)) \
         if args.tenant_namespace else None
     overrides = (frozenset(m.strip() for m in args.override_managers.split(",") if m.strip())
                  if args.override_managers is not None else DEFAULT_OVERRIDE_MANAGERS)

@@ -7,6 +7,7 @@ Order of a reconcile, and why:
 3. Discover every kind; a kind the cluster does not serve stops the reconcile before anything is
    applied (KF604), naming the kind and the stack the manifests were built for.
 4. Read the live objects: one list call per kind and namespace (a GET each when there are few).
+   A tenant's workload must not run as a ServiceAccount the source defines but someone else owns (KF603).
 5. Record the intent: the inventory becomes old ∪ new *before* applying, so a syncer killed half-way
    still knows every object it may have created and prunes it later if git drops it.
 6. Apply stage by stage (CRDs, namespaces and profiles, RBAC, config, runtimes, workloads), waiting
@@ -155,6 +156,8 @@ class ResourceManager:
                          f"{len(old)}: refusing to prune them all (pass --allow-empty if this is intended)")])
         self._discover(items)
         self._read_live(items)
+        if self.options.tenant is not None:
+            self._refuse_foreign_accounts(items, ctx)
         new = inv.Inventory.of((it.ref, it.hash) for it in items)
         intent_saved = self._save_intent(ctx, old, new, cm)
         known_ns: set[str] = set()
@@ -303,6 +306,18 @@ class ResourceManager:
 
         for _ in self._map(read, list(groups)):
             pass
+
+    def _refuse_foreign_accounts(self, items: list[_Item], ctx: Context) -> None:
+        """A ServiceAccount the source defines but the cluster holds as someone else's (the apply refuses it, or
+        --adopt would only relabel it) keeps that owner's rights: no workload of the tenant may run as it."""
+        assert self.options.tenant is not None
+        foreign = frozenset(it.ref.name for it in items if it.ref.kind == "ServiceAccount" and it.ref.group == ""
+                            and it.live is not None and not self._ours(it.live, it.ref, ctx))
+        if foreign:
+            diags = self.options.tenant.check((it.body for it in items), {id(it.body): it.loc for it in items
+                                                                           if it.loc}, foreign)
+            if diags:
+                raise FindingsError(diags)
 
     # -- 5. inventory -------------------------------------------------------------------------------------
     def _save_intent(self, ctx: Context, old: inv.Inventory, new: inv.Inventory, cm: dict[str, Any] | None) -> bool:

@@ -18,14 +18,13 @@ from typing import Any
 from kfconf import __version__
 from kfconf.core.errors import UsageError
 from kfconf.core.resource import CLUSTER_SCOPED
-from kfconf.sync.tenant import DEFAULT_KINDS, kind_info
+from kfconf.sync.tenant import DEFAULT_BIND, DEFAULT_KINDS, kind_info
 
 DEFAULT_IMAGE = f"ghcr.io/kfconf/syncer:{__version__}"
 OBJECT_VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
 PORT = 9440
 CACHE = "/var/cache/kfconf"
 KEYS = "/etc/kfconf/keys"
-DEFAULT_BIND = ("kubeflow-edit", "kubeflow-view")
 
 
 @dataclass(frozen=True)
@@ -105,6 +104,9 @@ def syncer_manifests(c: SyncerConfig) -> list[dict[str, Any]]:
     args = ["sync", "--repo", c.repo, "--branch", c.branch, "--path", c.path, "--tenant-namespace", c.tenant,
             "--allow-kinds", ",".join(c.kinds), "--interval", c.interval, "--drift", c.drift,
             "--listen", f"0.0.0.0:{PORT}", "--cache-dir", CACHE]
+    binds = any(k.rpartition("/")[2] == "RoleBinding" for k in c.kinds)
+    if binds and tuple(sorted(c.bind_clusterroles)) != DEFAULT_BIND:  # its lockdown allows what its RBAC does
+        args += ["--bind-clusterroles", ",".join(sorted(c.bind_clusterroles))]
     if c.project:
         args += ["--project", c.project]
     if c.env:

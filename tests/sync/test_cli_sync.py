@@ -102,3 +102,22 @@ def test_rbac_kinds_are_opt_in_and_bounded() -> None:
     bind = next(r for r in rules if r["resources"] == ["clusterroles"])
     assert bind == {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "verbs": ["bind"],
                     "resourceNames": ["kubeflow-edit"]}
+
+
+def test_tenant_lockdown_flags(tmp_path: Path, repo: Path) -> None:
+    base = ["sync", "--once", "--repo", str(repo), "--cache-dir", str(tmp_path / "c"),
+            "--kubeconfig", str(dead_kubeconfig(tmp_path))]
+    for flag in ("--bind-clusterroles", "--allow-service-accounts"):
+        code, _, err = kfconf(*base, flag, "x")
+        assert code == 2 and "needs --tenant-namespace" in err
+    # a tenant's inventory is written in its own namespace, nowhere else
+    code, _, err = kfconf(*base, "--tenant-namespace", "ns", "--namespace", "other")
+    assert code == 2 and "own namespace ns" in err
+    # the installed syncer's lockdown allows the ClusterRoles its RBAC lets it bind
+    code, out, _ = kfconf("syncer", "manifests", "--tenant", "team-a", "--repo", "r", "--allow-kinds",
+                          "ConfigMap,RoleBinding", "--bind-clusterroles", "kubeflow-admin,kubeflow-edit")
+    args = next(d for d in yaml.safe_load_all(out) if d and d["kind"] == "Deployment")[
+        "spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--bind-clusterroles") + 1] == "kubeflow-admin,kubeflow-edit"
+    code, out, _ = kfconf("syncer", "manifests", "--tenant", "team-a", "--repo", "r")
+    assert code == 0 and "--bind-clusterroles" not in out

@@ -38,3 +38,61 @@ def test_default_kinds_are_namespaced_and_leave_out_rbac() -> None:
     assert parse_kinds(None) == DEFAULT_KINDS
     with pytest.raises(UsageError):
         parse_kinds("configmaps")
+
+
+def pod_job(sa: str | None, kind: str = "Job", api: str = "batch/v1") -> dict[str, object]:
+    spec: dict[str, object] = {"containers": [{"name": "c", "image": "busybox"}]}
+    if sa:
+        spec |= {"serviceAccountName": sa, "automountServiceAccountToken": True}
+    return {**obj(kind, "team-a", api), "spec": {"template": {"spec": spec}}}
+
+
+def test_refuses_escalation_inside_the_namespace() -> None:
+    """What RBAC cannot see (a pod template's ServiceAccount) or grants by design (escalate on Roles)."""
+    policy = TenantPolicy("team-a", frozenset(parse_kinds(
+        ",".join((*DEFAULT_KINDS, "Role", "RoleBinding", "Deployment", "Secret")))))
+    rbac = "rbac.authorization.k8s.io/v1"
+    ok = [pod_job(None), pod_job("default-editor"), pod_job("spark", "Deployment", "apps/v1"),
+          {**obj("ServiceAccount", "team-a", name="spark")},
+          {**obj("RoleBinding", "team-a", rbac), "roleRef": {"kind": "ClusterRole", "name": "kubeflow-edit"}},
+          {**obj("RoleBinding", "team-a", rbac), "roleRef": {"kind": "Role", "name": "spark"}},
+          {**obj("Role", "team-a", rbac), "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["create"]}]},
+          {**obj("Secret", "team-a"), "type": "kubernetes.io/service-account-token",
+           "metadata": {"name": "t", "namespace": "team-a", "annotations": {
+               "kubernetes.io/service-account.name": "spark"}}}]
+    assert policy.check(ok) == []
+    bad = [pod_job("kfconf-syncer"), pod_job("platform-admin", "Deployment", "apps/v1"),
+           {**obj("SparkApplication", "team-a", "sparkoperator.k8s.io/v1beta2"),
+            "spec": {"driver": {"serviceAccount": "kfconf-syncer"}}},
+           {**obj("PodDefault", "team-a", "kubeflow.org/v1alpha1"), "spec": {"serviceAccountName": "kfconf-syncer"}},
+           {**obj("Secret", "team-a"), "type": "kubernetes.io/service-account-token",
+            "metadata": {"name": "t", "namespace": "team-a", "annotations": {
+                "kubernetes.io/service-account.name": "kfconf-syncer"}}},
+           {**obj("RoleBinding", "team-a", rbac), "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"}},
+           {**obj("Role", "team-a", rbac), "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]},
+           {**obj("Role", "team-a", rbac), "rules": [{"apiGroups": ["rbac.authorization.k8s.io"],
+                                                      "resources": ["roles"], "verbs": ["escalate", "bind"]}]},
+           {**obj("Role", "team-a", rbac), "rules": [{"apiGroups": [""], "resources": ["serviceaccounts/token"],
+                                                      "verbs": ["create"]}]}]
+    diags = policy.check(bad)
+    assert [d.code for d in diags] == ["KF603"] * len(bad)
+    text = [d.message for d in diags]
+    assert "spec.template.spec.serviceAccountName runs as ServiceAccount kfconf-syncer" in text[0]
+    assert "platform-admin" in text[1] and "spec.driver.serviceAccount" in text[2]
+    assert "spec.serviceAccountName" in text[3] and "token Secret for ServiceAccount kfconf-syncer" in text[4]
+    assert "binds ClusterRole cluster-admin" in text[5] and "wildcard" in text[6]
+    assert "escalate" in text[7] and "serviceaccounts/token" in text[8]
+    # a ServiceAccount the source defines but someone else owns in the cluster is not the project's
+    assert [d.code for d in policy.check(ok, foreign_service_accounts=frozenset({"spark"}))] == ["KF603"] * 2
+
+
+def test_a_bare_kind_name_means_the_kind_kfconf_knows() -> None:
+    policy = TenantPolicy("team-a", frozenset(DEFAULT_KINDS))
+    # a cluster-scoped kind of another group, named like an allowed one, with a namespace written on it
+    impostor = obj("ConfigMap", "team-a", "evil.example.com/v1")
+    assert [d.code for d in policy.check([impostor])] == ["KF603"]
+    assert "evil.example.com/v1" in policy.check([impostor])[0].message
+    assert policy.check([obj("ConfigMap", "team-a"), obj("Job", "team-a", "batch/v1")]) == []
+    custom = TenantPolicy("team-a", frozenset(parse_kinds("Widget,example.com/Gadget")))
+    assert custom.check([obj("Widget", "team-a", "any.io/v1"), obj("Gadget", "team-a", "example.com/v1")]) == []
+    assert [d.code for d in custom.check([obj("Gadget", "team-a", "other.io/v1")])] == ["KF603"]
