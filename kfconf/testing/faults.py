@@ -114,14 +114,15 @@ def _publisher(argv: list[str]) -> int:
     p.add_argument("--files", type=int, default=20)
     p.add_argument("--push", action="store_true")
     p.add_argument("--cache", default=None)
-    p.add_argument("--retries", type=int, default=12)
+    p.add_argument("--retries", type=int, default=None, help="default: publish()'s own (what the CLI uses)")
     a = p.parse_args(argv)
     first, _, end = a.rounds.partition(":")
     source = SourceInfo(*SOURCE_ARGS)
     cache = Path(a.cache) if a.cache else None
     for rnd in range(int(first), int(end) if end else int(first) + 1):
+        budget = {"retries": a.retries} if a.retries is not None else {}
         res = publish(version(a.who, rnd, a.files), repo=a.repo, path=a.path, branch="main", source=source,
-                      push=a.push, cache_dir=cache, retries=a.retries)
+                      push=a.push, cache_dir=cache, **budget)
         print(json.dumps({"who": a.who, "round": rnd, "commit": res.commit, "attempts": res.attempts}), flush=True)
     return 0
 
