@@ -22,7 +22,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
     from kfconf.cli.validate import validate_project
 
     n = 20 if quick else 200
-    reps = 2 if quick else 7
+    reps = 2 if quick else 15
     projects = workspace.projects(n)
     files = [f for p in projects for f in workspace.input_files(p)]
     cwd = Path.cwd()
