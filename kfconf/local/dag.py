@@ -179,6 +179,8 @@ def run_dag(session: RunSession, nodes: list[Node],
             return Outcome("failed", message=f"{type(e).__name__}: {e}", seconds=time.time() - t0)
         finally:
             log.close()
+            if main is not None:
+                main.wake()
 
     def _work(node: Node, log: StepLog, t0: float) -> Outcome:
         mod = local_runner(node.section)
@@ -245,7 +247,7 @@ def run_dag(session: RunSession, nodes: list[Node],
                     pending.clear()
                 break
             if main is not None:  # serve the steps' calls that must run on this thread (Ray start-up)
-                main.pump(0.1)
+                main.pump(0.5)
             done, _ = cf.wait(list(running), timeout=0 if main is not None else 0.5,
                               return_when=cf.FIRST_COMPLETED)
             for fut in done:

@@ -14,6 +14,7 @@ import logging
 import os
 import queue
 import socket
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,6 +188,11 @@ class MainThread:
         self._calls.put((fn, fut))
         return fut.result()
 
+    def wake(self) -> None:
+        """Make a waiting `pump` return now (a step finished)."""
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._calls.put((lambda: None, fut))
+
     def pump(self, timeout: float) -> None:
         """Serve pending calls (on the owning thread), waiting up to `timeout` for the first."""
         try:
@@ -277,6 +283,12 @@ class Engines:
 
     def _ray(self) -> Any:
         with _LOCK:
+            # Ray 2.60 sends its token to an explicit address only in token mode (`address="auto"` finds it
+            # by itself), and reads the mode when it is imported: with a token at hand, say so
+            token = bool(os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")
+                         or (Path.home() / ".ray" / "auth_token").is_file())
+            if self.ray_address and token and "RAY_AUTH_MODE" not in os.environ and "ray" not in sys.modules:
+                os.environ["RAY_AUTH_MODE"] = "token"
             ray = require("ray", "a tuning step")
             require("ray.tune", "a tuning step")
             if ray.is_initialized():
