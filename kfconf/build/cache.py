@@ -226,6 +226,7 @@ class _Lazy:
     stack: str | None
     cwd: Path | None
     resources_path: Path
+    check: bool = True
     loaded: dict[str, Any] = field(default_factory=dict)
 
     def project_and_stack(self) -> tuple[Project, Stack]:
@@ -236,7 +237,13 @@ class _Lazy:
 
     def resources(self) -> list[Resource]:
         if "resources" not in self.loaded:
-            self.loaded["resources"] = [_resource_from(r) for r in json.loads(self.resources_path.read_bytes())]
+            try:
+                raw = json.loads(self.resources_path.read_bytes())
+                self.loaded["resources"] = [_resource_from(r) for r in raw]
+            except (OSError, ValueError, KeyError, TypeError, IndexError):
+                # evicted by a concurrent build since the hit, or torn: the build itself is the truth
+                self.loaded["resources"] = build_project(self.project_dir, self.env, self.stack, self.cwd,
+                                                         self.check).resources
         return self.loaded["resources"]
 
 
@@ -270,7 +277,7 @@ def cached_build(cache: BuildCache, project_dir: Path, env: str | None, stack: s
     key = cache.key(project_dir, env, stack, cwd, check)
     entry = cache.get(key)
     if entry is not None:
-        return CachedBuildResult(entry, _Lazy(project_dir, env, stack, cwd, entry.resources_path))
+        return CachedBuildResult(entry, _Lazy(project_dir, env, stack, cwd, entry.resources_path, check))
     result = build_project(project_dir, env, stack, cwd, check)
     result.files = render_tree(result.resources)
     slot = (_display(project_dir / SPEC_FILE, cwd), str(project_dir.resolve()), env or "", stack or "", str(check))

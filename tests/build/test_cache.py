@@ -170,3 +170,13 @@ def test_cli_all_reports_every_broken_project(tmp_path: Path) -> None:
     assert "bad/ml-project.yaml:" in p.stderr and "Traceback" not in p.stderr
     assert (tmp_path / "out" / "good" / "base" / "kustomization.yaml").is_file()
     assert not (tmp_path / "out" / "bad").exists()
+
+
+def test_resources_of_an_entry_evicted_after_the_hit_are_rebuilt(project: Path, tmp_path: Path) -> None:
+    cache = BuildCache(tmp_path / "cache")
+    cold = build_project(project, "dev", cwd=tmp_path, cache=cache)
+    hit = build_project(project, "dev", cwd=tmp_path, cache=cache)
+    assert hit.cached
+    for f in (tmp_path / "cache").glob("??/*.resources.json"):
+        f.unlink()  # a concurrent build evicted the entry between the hit and the first use of its resources
+    assert [r.body for r in hit.resources] == [r.body for r in cold.resources]
