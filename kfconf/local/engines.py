@@ -301,8 +301,9 @@ class Engines:
             if self.ray_address:
                 kwargs["address"] = self.ray_address
                 kwargs.pop("include_dashboard")
-            else:
+            else:  # a private runtime, even when `ray start` left a cluster on this machine
                 os.environ.pop("RAY_ADDRESS", None)
+                kwargs["address"] = "local"
                 kwargs["num_cpus"] = self.ray_cpus
             ray.init(**kwargs)
             _ray_logging(self.log_dir / "ray-driver.log" if self.log_dir else None)

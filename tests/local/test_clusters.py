@@ -66,6 +66,10 @@ def ray_head(tmp_path: Path) -> Iterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         _stop(proc)
+        # `ray start` records its cluster for later ray.init() calls on this machine: forget ours
+        current = Path("/tmp/ray/ray_current_cluster")
+        if current.is_file() and current.read_text().strip() == f"127.0.0.1:{port}":
+            current.unlink()
 
 
 @pytest.fixture

@@ -327,7 +327,7 @@ def test_ray_address_is_passed_to_ray_init(monkeypatch: pytest.MonkeyPatch) -> N
     assert seen["address"] == "ray://127.0.0.1:10001" and "num_cpus" not in seen
     seen.clear()
     Engines(ray_cpus=2).ray()
-    assert seen["num_cpus"] == 2 and seen["include_dashboard"] is False and "address" not in seen
+    assert seen["num_cpus"] == 2 and seen["include_dashboard"] is False and seen["address"] == "local"
 
 
 def test_cli_passes_cluster_addresses_through(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
