@@ -18,6 +18,7 @@ from kfconf.build.context import RenderContext
 from kfconf.build.pipeline import build_project, load_project
 from kfconf.core.errors import FindingsError
 from kfconf.core.resource import Resource
+from kfconf.testing.crds import strict
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE = REPO.parent / "shared" / "reference"
@@ -27,25 +28,6 @@ STACK_TRAINER = {"kubeflow-latest": "v2.3.0", "kubeflow-26.03": "v2.1.0"}
 
 
 # ---------------------------------------------------------------- helpers (shared with the other two files)
-
-def strict(schema: Any) -> Any:
-    """A CRD schema that rejects unknown fields, as the API server does with fieldValidation=Strict:
-    `additionalProperties: false` wherever there are `properties` and no preserve-unknown-fields."""
-    if not isinstance(schema, dict):
-        return schema
-    out = dict(schema)
-    if "properties" in out:
-        out["properties"] = {k: strict(v) for k, v in out["properties"].items()}
-        if not out.get("x-kubernetes-preserve-unknown-fields") and "additionalProperties" not in out:
-            out["additionalProperties"] = False
-    for key in ("items", "additionalProperties", "not"):
-        if isinstance(out.get(key), dict):
-            out[key] = strict(out[key])
-    for key in ("allOf", "anyOf", "oneOf"):
-        if key in out:
-            out[key] = [strict(s) for s in out[key]]
-    return out
-
 
 @cache
 def crd_validator(path: Path) -> jsonschema.protocols.Validator:
