@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from bench import harness, workspace
 
 TARGET = harness.le(2)

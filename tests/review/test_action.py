@@ -19,8 +19,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-
 import yaml
+
 from kfconf.cli.main import VERBS
 from tests.review.conftest import DEMO, DEMO_PROD, REPO_ROOT, Repo, edit_spec, write_project
 

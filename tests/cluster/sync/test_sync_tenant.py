@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from sync_helpers import GitOps, Sync, actions, cm, names, until  # type: ignore[import-not-found]
 
-import yaml
 from kfconf.cli.main import main
 from kfconf.core.errors import FindingsError
 from kfconf.sync.health import build_registry
