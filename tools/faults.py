@@ -55,7 +55,9 @@ def publish_campaign(args: argparse.Namespace, work: Path) -> list[str]:
     problems += [f"publish kills: {p}" for p in k.problems]
     print(f"PUBLISH KILLS: {k.kills} SIGKILLs ({k.group_kills} of the whole process group; {dict(k.modes)}) in "
           f"{k.seconds:.0f} s: {k.before_commit} left the previous version, {k.landed} had landed (of which "
-          f"{k.finished} finished before the kill); next publish completed {k.next_ok}/{k.kills}; "
+          f"{k.finished} finished before the kill); {k.locks_left} left a ref lock (cleared by the next publish); "
+          f"checks that first waited for git's own gc: {k.gc_waits}; "
+          f"next publish completed {k.next_ok}/{k.kills}; "
           f"problems {len(k.problems)}", flush=True)
     return problems
 

@@ -14,6 +14,11 @@ times a local one's, so among busy local publishers it loses many races in a row
 through (10 publishers x 20 rounds, RELIABILITY.md: with the former budget of 12 attempts and a 2 s cap,
 pushes needed up to 12 — all of it — while local publishers needed at most 6).
 
+A git process killed while it holds a ref lock (`HEAD.lock`, `refs/heads/BRANCH.lock`: held for
+milliseconds while the branch moves) leaves the lock behind, and git refuses every later update until
+somebody removes it by hand. A lock in a repository on this machine that is older than STALE_LOCK_S
+is such a leftover: publish moves it aside (checking it is still the same file) and goes on.
+
     local  (default):  --repo is a repository on disk; the commit lands on its branch directly.
     remote (--push):   --repo is a URL or path; we work in a private bare cache and push to it.
 """
@@ -27,6 +32,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -44,6 +50,8 @@ if TYPE_CHECKING:
 
 ZERO = "0" * 40
 FAULT_ENV = "KFCONF_PUBLISH_FAULT"
+STALE_LOCK_S = 10.0
+_LOCK = re.compile(r"Unable to create '([^']+\.lock)': File exists")
 _KIND = re.compile(r"^kind:\s*(\S+)\s*$", re.MULTILINE)
 _CREDS = re.compile(r"(?<=://)[^/@]+@")
 
@@ -261,6 +269,35 @@ def _backoff(attempt: int) -> None:
     time.sleep(min(1.0, 0.05 * 2 ** attempt) * random.uniform(0.5, 1.5))
 
 
+def _clear_stale_lock(message: str, root: Path) -> bool:
+    """Remove the lock file git's `message` names if it lies in `root` and is older than STALE_LOCK_S (a git
+    process died holding it). It is first renamed aside, atomically: if what was renamed is not the stale file
+    we looked at (another publisher cleared it and a live git took the name meanwhile), it is put back."""
+    m = _LOCK.search(message)
+    if m is None:
+        return False
+    lock = Path(root, m.group(1))  # git names it absolute, or relative to the repository it works in
+    try:
+        lock = lock.parent.resolve() / lock.name
+        if not lock.is_relative_to(root.resolve()):
+            return False
+        seen = lock.stat()
+        if time.time() - seen.st_mtime < STALE_LOCK_S:
+            return False
+        aside = lock.with_name(f"{lock.name}.stale-{uuid.uuid4().hex}")
+        os.rename(lock, aside)
+        if os.stat(aside).st_ino != seen.st_ino:
+            os.link(aside, lock)
+            os.unlink(aside)
+            return False
+        os.unlink(aside)
+    except OSError:
+        return False
+    print(f"kfconf publish: warning: removed {lock}, left by a git process that died holding it "
+          f"{time.time() - seen.st_mtime:.0f} s ago", file=sys.stderr)
+    return True
+
+
 def _publish_local(files: Mapping[str, str], repo_path: Path, path: str, branch: str, source: SourceInfo,
                    title: str | None, retries: int) -> PublishResult:
     import git
@@ -281,6 +318,7 @@ def _publish_local(files: Mapping[str, str], repo_path: Path, path: str, branch:
                 repo.git.update_ref("-m", f"kfconf publish {path}", ref, commit, base or ZERO)
             except git.GitCommandError as e:
                 if attempt < retries and _is_race(str(e.stderr)):
+                    _clear_stale_lock(str(e.stderr), Path(repo.git_dir))
                     _backoff(attempt)
                     continue
                 raise ExternalError(f"cannot move {branch} of {repo_path}: {str(e.stderr).strip()}")
@@ -346,6 +384,8 @@ def _publish_remote(files: Mapping[str, str], remote: str, path: str, branch: st
                 out = (p.stdout + p.stderr).lower()
                 if attempt < retries and any(t in out for t in ("non-fast-forward", "fetch first", "rejected",
                                                                 "cannot lock ref", "stale info")):
+                    if not _is_url(remote):  # a repository on this machine: its leftover locks are ours to clear
+                        _clear_stale_lock(p.stdout + p.stderr, Path(url))
                     _backoff(attempt)
                     continue
                 raise ExternalError(f"cannot push {branch} to {_CREDS.sub('', url)}: {p.stderr.strip() or p.stdout}")

@@ -86,8 +86,41 @@ def folders(repo: Path, commit: str, paths: set[str]) -> dict[str, frozenset[tup
     return {p: frozenset(v) for p, v in out.items()}
 
 
+def _busy(repo: Path) -> bool:
+    """Is git's own maintenance at work in `repo`? A push runs `git gc --auto`, which detaches (leaving the
+    killed publisher's process group) and holds gc.pid; Linux also shows any git process working in it."""
+    pidfile = repo / "gc.pid"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        os.kill(int(pidfile.read_text().split()[0]), 0)
+        return True
+    root = str(repo.resolve())
+    proc = Path("/proc")
+    if proc.is_dir():
+        for d in proc.iterdir():
+            if d.name.isdigit() and d.name != str(os.getpid()):
+                with contextlib.suppress(OSError):
+                    if os.readlink(d / "cwd").startswith(root):
+                        return True
+    return False
+
+
+def wait_quiet(repo: Path, timeout: float = 300.0) -> bool:
+    """Wait until no gc or other git process works in `repo`; True if one was (and we waited).
+
+    fsck racing `gc --auto` reports objects that gc is moving from loose files into a pack as "unable to
+    mmap … object corrupt or missing" (and packs it is replacing as "index not opened"), although nothing is
+    lost; so the consistency checks run only when the repository is quiet."""
+    waited = False
+    deadline = time.monotonic() + timeout
+    while _busy(repo) and time.monotonic() < deadline:
+        waited = True
+        time.sleep(0.05)
+    return waited
+
+
 def fsck(repo: Path) -> list[str]:
     """git fsck's errors (dangling and unreachable objects are normal after a kill: git gc removes them)."""
+    wait_quiet(repo)
     p = subprocess.run(["git", "--git-dir", str(repo), "fsck", "--strict", "--no-dangling", "--no-progress"],
                        capture_output=True, text=True, check=False, timeout=300)
     bad = [ln for ln in (p.stdout + p.stderr).splitlines() if ln.strip() and not ln.startswith(("dangling",
@@ -274,6 +307,10 @@ class KillResult:
     """The killed publish's version was on the branch (it got past the branch move, or its git child did)."""
     finished: int = 0
     """The publisher had finished before the kill arrived."""
+    gc_waits: int = 0
+    """Checks that first waited for git's own gc (started by a push) to finish."""
+    locks_left: int = 0
+    """Kills that left a ref lock behind (a git child died holding it); the next publish must clear it."""
     next_ok: int = 0
     modes: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
@@ -330,6 +367,7 @@ def publish_kills(repo: Path, kills: int, seed: int, files: int = 300, cache: Pa
         res.kills += 1
         res.group_kills += group
         res.modes["push" if push else "local"] += 1
+        res.gc_waits += wait_quiet(repo)
         sha = head(repo)
         now = folders(repo, sha, {path}).get(path) if sha else None
         if now is None or now not in versions:
@@ -341,12 +379,14 @@ def publish_kills(repo: Path, kills: int, seed: int, files: int = 300, cache: Pa
         else:
             res.problems.append(f"kill {i}: {path} holds {versions[now]}, neither the previous version nor {who}")
         res.problems += [f"kill {i}: fsck: {ln}" for ln in fsck(repo)]
-        locks = stale_locks(repo)
-        if locks:
-            res.problems.append(f"kill {i}: lock files left behind: {locks}")
+        res.locks_left += bool(stale_locks(repo))
         nxt = f"n{i}"
         versions[fingerprint(version(nxt, 0, files))] = nxt
         durations.append(complete(nxt, rng.random() < 0.5))
+        wait_quiet(repo)
+        locks = stale_locks(repo)
+        if locks:
+            res.problems.append(f"kill {i}: lock files still there after the next publish: {locks}")
         sha = head(repo)
         if sha and versions.get(folders(repo, sha, {path}).get(path, frozenset())) == nxt:
             res.next_ok += 1
