@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from kfconf.build.emit import render_tree
 from kfconf.build.pipeline import BuildResult, build_project, load_project
 from kfconf.core.errors import Diagnostic, Severity
+from kfconf.core.paths import shown
 from kfconf.core.resource import Resource
 from kfconf.core.source import Loc
 
@@ -80,16 +81,6 @@ def project_files(project_dir: Path) -> list[Path]:
     return out
 
 
-def _display(path: Path, cwd: Path | None) -> str:
-    """The spec's name as messages show it (kfconf.spec.environments names files the same way)."""
-    if cwd is not None:
-        try:
-            return str(path.relative_to(cwd))
-        except ValueError:
-            pass
-    return str(path)
-
-
 @dataclass
 class Entry:
     """What a hit returns: the emitted tree, the warnings, and where the resources are."""
@@ -116,8 +107,8 @@ class BuildCache:
     def key(self, project_dir: Path, env: str | None, stack: str | None, cwd: Path | None,
             check: bool = True) -> str:
         h = hashlib.sha256()
-        shown = _display(project_dir / SPEC_FILE, cwd)
-        h.update(f"{fingerprint()}\0{env or ''}\0{stack or ''}\0{int(check)}\0{shown}\n".encode())
+        name = shown(project_dir / SPEC_FILE, cwd)
+        h.update(f"{fingerprint()}\0{env or ''}\0{stack or ''}\0{int(check)}\0{name}\n".encode())
         base = str(project_dir)
         for f in project_files(project_dir):
             rel = os.path.relpath(f, base)
@@ -280,6 +271,6 @@ def cached_build(cache: BuildCache, project_dir: Path, env: str | None, stack: s
         return CachedBuildResult(entry, _Lazy(project_dir, env, stack, cwd, entry.resources_path, check))
     result = build_project(project_dir, env, stack, cwd, check)
     result.files = render_tree(result.resources)
-    slot = (_display(project_dir / SPEC_FILE, cwd), str(project_dir.resolve()), env or "", stack or "", str(check))
+    slot = (shown(project_dir / SPEC_FILE, cwd), str(project_dir.resolve()), env or "", stack or "", str(check))
     cache.put(key, slot, result, result.files)
     return result

@@ -38,7 +38,7 @@ def load_project(project_dir: Path, env: str | None = None, stack: str | None = 
     """Resolve the environment and validate; raises FindingsError with every problem."""
     resolved = resolve(project_dir, env, cwd)
     project, st, diags = validate(resolved.data, resolved.source, project_dir, resolved.source.root.file, env,
-                                  stack, resolved.diagnostics)
+                                  stack, resolved.diagnostics, credentials=resolved.could_hold_credentials)
     if project is None or st is None:
         raise FindingsError(diags)
     return project, st, resolved.files

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from kfconf.cli.common import dump_json, find_projects, print_diagnostics, summarize
 from kfconf.core.errors import Diagnostic, FindingsError, Severity
+from kfconf.core.paths import shown
 
 
 def add(sub: Any) -> None:
@@ -22,37 +22,33 @@ def add(sub: Any) -> None:
 def validate_project(project_dir: Path, envs: list[str] | None, cwd: Path) -> list[Diagnostic]:
     from kfconf.spec.environments import SPEC_FILE, environments, resolve
     from kfconf.spec.loader import load
+    from kfconf.spec.reuse import Reuse
     from kfconf.spec.validate import validate
 
-    shown = _rel(project_dir / SPEC_FILE, cwd)
+    spec_path = project_dir / SPEC_FILE
+    spec_file = shown(spec_path, cwd, real=True)
     try:
-        doc = load(project_dir / SPEC_FILE, shown)
+        doc = load(spec_path, spec_file)
     except FindingsError as e:
         return e.diagnostics
     out: dict[tuple[object, ...], Diagnostic] = {}
     overlays: dict[Path, Any] = {}
+    done: dict[str, Any] = {}  # environments resolved so far: a child starts from its parent's result
+    reuse = Reuse()  # the environments share most parts of the spec: each part's checks run once
     for env in [None, *(envs if envs is not None else environments(project_dir))]:
         try:
-            resolved = resolve(project_dir, env, cwd, spec=doc, overlays=overlays)
-            _, _, diags = validate(resolved.data, resolved.source, project_dir, shown, env,
-                                   loaded=resolved.diagnostics)
+            resolved = (done.get(env) if env is not None else None) or \
+                resolve(project_dir, env, cwd, spec=doc, overlays=overlays, resolved=done)
+            if env is not None:
+                done[env] = resolved
+            _, _, diags = validate(resolved.data, resolved.source, project_dir, spec_file, env,
+                                   loaded=resolved.diagnostics, reuse=reuse,
+                                   credentials=resolved.could_hold_credentials)
         except FindingsError as e:
             diags = e.diagnostics
         for d in diags:  # an error in the base shows once, not once per environment
             out.setdefault((d.code, d.loc, d.path, d.message), d)
     return sorted(out.values(), key=Diagnostic.sort_key)
-
-
-def _rel(path: Path, cwd: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(_resolved(cwd)))
-    except ValueError:
-        return str(path)
-
-
-@lru_cache(maxsize=8)
-def _resolved(cwd: Path) -> Path:
-    return cwd.resolve()  # once per run, not once per project
 
 
 def run(args: argparse.Namespace) -> int:

@@ -40,7 +40,9 @@ class Component:
     required: bool = False
     refs: tuple[RefField, ...] = ()
     check: str | None = None
-    """"module:function" (Project, Stack | None) -> Iterable[Diagnostic]: semantic checks of this section."""
+    """"module:function" (Project, Stack | None) -> Iterable[Diagnostic]: semantic checks of this section.
+    For a section of entries it runs only when there are entries; it reads the project only through
+    Project's accessors (they record what it read, so another environment can reuse its findings)."""
     render: str | None = None
     """"module:function" (RenderContext) -> Iterable[Resource]."""
     health: str | None = None

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from kfconf.core.errors import Diagnostic, FindingsError, Severity, UsageError
+from kfconf.core.paths import shown
 from kfconf.local import procs
 from kfconf.local.artifacts import ArtifactStore
 from kfconf.local.context import Options, Outcome, RunSession, Server
@@ -184,8 +185,8 @@ def run_target(project: Any, stack: Any, target: str | None, *, env: str | None 
     restore = _install_sigterm()
     out = out or sys.stdout
     t0 = time.time()
-    shown = _shown(run.path)
-    progress.start(f"run {run.id} · {target}" + (f" · env {env}" if env else "") + f" · logs {shown}/",
+    logs = shown(run.path, Path.cwd())
+    progress.start(f"run {run.id} · {target}" + (f" · env {env}" if env else "") + f" · logs {logs}/",
                    [(n.name, n.ref) for n in nodes])
     for d in diags:
         progress.message(d.render())
@@ -196,7 +197,7 @@ def run_target(project: Any, stack: Any, target: str | None, *, env: str | None 
         report = RunReport(run, target, outcomes, list(session.servers), time.time() - t0)
         run.extra["servers"] = [{"name": s.name, "url": s.url, "pid": s.pid} for s in session.servers]
         run.save(status="succeeded" if report.ok else "failed")
-        _summary(progress, report, shown)
+        _summary(progress, report, logs)
         if session.servers:
             for s in session.servers:
                 print(s.url, file=out, flush=True)
@@ -239,14 +240,7 @@ def _serve_until_stopped(session: RunSession) -> None:
         time.sleep(0.5)
 
 
-def _shown(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def _summary(progress: Progress, report: RunReport, shown: str) -> None:
+def _summary(progress: Progress, report: RunReport, logs: str) -> None:
     counts: dict[str, int] = {}
     for o in report.outcomes.values():
         counts[o.status] = counts.get(o.status, 0) + 1
@@ -254,7 +248,7 @@ def _summary(progress: Progress, report: RunReport, shown: str) -> None:
     verdict = "succeeded" if report.ok else "failed"
     progress.message(f"run {report.run.id} {verdict} in {report.seconds:.1f}s: {parts}")
     for name, o in report.failed.items():
-        progress.message(f"  {name}: {o.status}: {o.message}  (log: {shown}/{report.run.log_path(name).name})")
+        progress.message(f"  {name}: {o.status}: {o.message}  (log: {logs}/{report.run.log_path(name).name})")
 
 
 def state_gitignore(project_dir: Path) -> None:

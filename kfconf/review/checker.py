@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from kfconf.core.errors import CODES, FindingsError, KfconfError, Severity
+from kfconf.core.paths import shown
 from kfconf.core.resource import Resource
 from kfconf.core.source import Loc, PathT, describe, fmt_path
 from kfconf.review.normalize import normalize
@@ -125,13 +126,6 @@ class CheckReport:
                 f"{len(self.exempted)} exempted")
 
 
-def _display(path: Path, cwd: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(cwd.resolve())) or "."
-    except ValueError:
-        return str(path)
-
-
 def _dedupe(items: Iterable[tuple[Finding, str, str, str, str | None]]) -> list[Reported]:
     merged: dict[tuple[Any, ...], tuple[Finding, str, str, list[str], str | None]] = {}
     for f, project, folder, env, exemption in items:
@@ -156,7 +150,7 @@ def run_checks(projects: list[Path], policy: Policy, envs: list[str | None] | No
     evaluated: dict[tuple[str, str], list[str]] = {}
     seen_codes: dict[str, RuleInfo] = {}
     for project_dir in projects:
-        folder = _display(project_dir, cwd)
+        folder = shown(project_dir, cwd, real=True)
         wanted = envs if envs is not None else [None, *environments(project_dir)]
         for env in wanted:
             env_name = env or ENV_BASE

@@ -42,6 +42,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 
 from kfconf.core.errors import CODES, Diagnostic, FindingsError, RunError, Severity
+from kfconf.core.paths import shown
 from kfconf.core.resource import Resource
 from kfconf.core.source import Loc, PathT, SourceMap, describe
 from kfconf.review.quantity import quantity
@@ -398,13 +399,11 @@ def load_policy(path: Path, cwd: Path | None = None) -> Policy:
     from kfconf.spec.loader import load
     from kfconf.spec.validate import schema_diagnostics
 
-    shown = str(path)
-    if cwd is not None and path.resolve().is_relative_to(cwd.resolve()):
-        shown = str(path.resolve().relative_to(cwd.resolve()))
+    name = shown(path, cwd, real=True)
     if not path.is_file():
-        raise RunError(f"{shown}: no such policy file")
+        raise RunError(f"{name}: no such policy file")
     try:
-        doc = load(path, shown)
+        doc = load(path, name)
     except FindingsError as e:
         raise PolicyError([Diagnostic("KF502", d.message, d.loc, d.path, d.hint) for d in e.diagnostics])
     src = doc.source
@@ -420,7 +419,7 @@ def load_policy(path: Path, cwd: Path | None = None) -> Policy:
         if cid in ids[:i]:
             pid: PathT = ("custom", i, "id")
             diags.append(_bad(f"expected unique custom rule ids, got '{cid}' again", src.at(pid), pid))
-    policy = Policy(production=frozenset(spec.production), custom=custom, file=shown)
+    policy = Policy(production=frozenset(spec.production), custom=custom, file=name)
     policy.rules = _rule_map(spec.rules, set(ids), src, ("rules",), diags)
     for env, ep in spec.environments.items():
         policy.env_rules[env] = _rule_map(ep.rules, set(ids), src, ("environments", env, "rules"), diags)

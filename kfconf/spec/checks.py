@@ -14,15 +14,9 @@ from typing import Any
 from kfconf.core.errors import Diagnostic, Severity
 from kfconf.core.source import PathT
 from kfconf.spec.project import Project
+from kfconf.spec.secrets import SECRET_INSIDE, SECRET_NAME, SECRET_VALUE
 from kfconf.spec.types import SecretRef
 
-SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL)", re.I)
-SECRET_VALUE = re.compile(r"^(AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{20,}|hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9]{20,}"
-                          r"|xox[abp]-[A-Za-z0-9-]{10,}|-----BEGIN [A-Z ]*PRIVATE KEY-----)")
-# the same credentials anywhere inside a longer string (a command line, a URI)
-SECRET_INSIDE = re.compile(r"(?<![A-Za-z0-9])(AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{20,}|hf_[A-Za-z0-9]{20,}"
-                           r"|sk-[A-Za-z0-9]{20,}|xox[abp]-[A-Za-z0-9-]{10,}|-----BEGIN [A-Z ]*PRIVATE KEY-----"
-                           r"|[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@)")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _CRON_ITEM = r"(\*|\?|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?"
 CRON_FIELD = re.compile(rf"^{_CRON_ITEM}(,{_CRON_ITEM})*$")
@@ -35,24 +29,29 @@ def is_literal_secret(name: str, value: Any) -> bool:
     return bool(SECRET_NAME.search(name)) or bool(SECRET_VALUE.match(value))
 
 
-def credentials_anywhere(project: Project) -> Iterator[Diagnostic]:
-    """A credential pasted anywhere in the spec (args, commands, URIs with a password) is refused: it
-    would land in Git, in pod specs and in PR comments. `env` values are judged by env_checks."""
+def _pasted(value: Any, path: PathT, found: list[PathT]) -> None:
+    """The paths of strings below `value` that look like a credential (a recursive function, not a
+    closure: a closure calling itself is a reference cycle left for the garbage collector)."""
+    if isinstance(value, str):
+        if SECRET_INSIDE.search(value):
+            found.append(path)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if k != "env" and not isinstance(v, bool | int | float | None):
+                _pasted(v, (*path, k), found)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _pasted(v, (*path, i), found)
 
-    def walk(value: Any, path: PathT) -> Iterator[Diagnostic]:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                if k != "env":
-                    yield from walk(v, (*path, k))
-        elif isinstance(value, list):
-            for i, v in enumerate(value):
-                yield from walk(v, (*path, i))
-        elif isinstance(value, str) and SECRET_INSIDE.search(value):
-            yield Diagnostic("KF208", "expected no credentials in the spec, got what looks like one",
-                             project.loc(path), path,
-                             hint="keep it in a Secret and reference it from env: {NAME: {secret: S, key: K}}")
 
-    yield from walk(project.raw, ())
+def credentials_in(project: Project, part: PathT) -> list[Diagnostic]:
+    """A credential pasted anywhere in a part of the spec (args, commands, URIs with a password) is
+    refused: it would land in Git, in pod specs and in PR comments. `env` values are judged by env_checks."""
+    found: list[PathT] = []
+    _pasted(project.raw_at(*part), part, found)  # type: ignore[arg-type]
+    return [Diagnostic("KF208", "expected no credentials in the spec, got what looks like one", project.loc(p), p,
+                       hint="keep it in a Secret and reference it from env: {NAME: {secret: S, key: K}}")
+            for p in found]
 
 
 def env_checks(project: Project, path: PathT, env: dict[str, Any], reserved: frozenset[str] = frozenset()
@@ -75,11 +74,11 @@ def image_check(project: Project, path: PathT, ref: str | None, known: dict[str,
     """An image is a name from spec.images (or the stack's images) or a full reference."""
     if ref is None:
         return
-    if ref in project.model.spec.images or (known and ref in known):
+    if project.has_image(ref) or (known and ref in known):
         return
     if "/" in ref or ":" in ref or "@" in ref:
         return
-    names = sorted({*project.model.spec.images, *(known or {})})
+    names = sorted({*project.images, *(known or {})})
     close = difflib.get_close_matches(ref, names, n=1)
     yield Diagnostic("KF201", f"expected a named image or a full image reference, got {ref!r}", project.loc(path),
                      path, hint=f"did you mean '{close[0]}'?" if close else
@@ -127,23 +126,30 @@ def _plain_exists(root: Path, rel: str) -> bool | None:
     return True
 
 
+def _file_state(root: Path, rel: str) -> str:
+    """"inside" (an existing file or folder), "missing" (inside, not there) or "outside" the project."""
+    found = _plain_exists(root, rel)
+    if found is not None:  # plainly inside the project: only existence is in question
+        return "inside" if found else "missing"
+    candidate = Path(rel)
+    target = (root / candidate).resolve()
+    if candidate.is_absolute() or not target.is_relative_to(root):
+        return "outside"
+    return "inside" if target.exists() else "missing"
+
+
 def project_file(project: Project, path: PathT, rel: str, must_exist: bool = True) -> Iterator[Diagnostic]:
     """A file the spec names must stay inside the project folder (no ../, absolute paths or symlinks out)."""
     if "://" in rel:
         return
-    root = _real(project.dir)
-    found = _plain_exists(root, rel)
-    if found is not None:  # plainly inside the project: only existence is in question
-        if must_exist and not found:
-            yield Diagnostic("KF210", f"expected an existing file, got {rel!r}", project.loc(path), path,
-                             severity=Severity.WARNING)
-        return
-    candidate = Path(rel)
-    target = (root / candidate).resolve()
-    if candidate.is_absolute() or not target.is_relative_to(root):
+    key = ("file", rel)  # asked once per validation run of the project, not once per environment
+    state = project.facts.get(key)
+    if state is None:
+        state = project.facts[key] = _file_state(_real(project.dir), rel)
+    if state == "outside":
         yield Diagnostic("KF207", f"expected a path inside the project, got {rel!r}", project.loc(path), path,
                          hint="paths are relative to the folder of ml-project.yaml and may not leave it")
-    elif must_exist and not target.exists():
+    elif state == "missing" and must_exist:
         yield Diagnostic("KF210", f"expected an existing file, got {rel!r}", project.loc(path), path,
                          severity=Severity.WARNING)
 

@@ -30,7 +30,7 @@ def merge(
         if directive is not None and directive not in ("replace", "delete", "merge"):
             diags.append(Diagnostic("KF304", f"expected $patch: replace, delete or merge, got {directive!r}",
                                     upper_src.at((*upath, PATCH)), (*upath, PATCH)))
-        body = {k: v for k, v in upper.items() if k != PATCH}
+        body = {k: v for k, v in upper.items() if k != PATCH} if directive is not None else upper
         if directive == "replace" or not isinstance(base, dict):
             if isinstance(base, dict | list):  # a scalar has no locations below it to drop
                 base_src.drop_under(path)
@@ -42,16 +42,17 @@ def merge(
                 out.pop(k, None)
                 base_src.drop_under((*path, k))
                 continue
-            if k in out or isinstance(v, dict | list):
+            below = out.get(k)
+            if not isinstance(v, dict | list):  # most overlay values: a scalar replaces what is below
+                out[k] = _leaf(below, base_src, v, upper_src, (*path, k), (*upath, k))
+                continue
+            if below is None:
                 # a list or mapping new to the base (or null there) still merges, so `name: "*"` and
                 # `$patch` apply to nothing
-                below = out[k] if out.get(k) is not None else type(v)()
-                out[k], d = merge(below, base_src, v, upper_src, (*path, k), (*upath, k))
-                diags.extend(d)
-            else:
-                out[k] = v
-                base_src.graft((*path, k), upper_src, (*upath, k))
-        if (*upath,) in upper_src.by_path:
+                below = type(v)()
+            out[k], d = merge(below, base_src, v, upper_src, (*path, k), (*upath, k))
+            diags.extend(d)
+        if upath in upper_src.by_path:
             base_src.by_path.setdefault(path, upper_src.by_path[upath])
         return out, diags
     if isinstance(upper, list) and isinstance(base, list) and upper and _named(upper) and _named(base):
@@ -78,10 +79,22 @@ def merge(
                 out_list[i], d = merge(out_list[i], base_src, patch, upper_src, (*path, i), (*upath, j))
                 diags.extend(d)
         return out_list, diags
+    if isinstance(upper, dict | list):
+        if isinstance(base, dict | list):
+            base_src.drop_under(path)
+        base_src.graft(path, upper_src, upath)
+        return _strip(upper), diags
+    return _leaf(base, base_src, upper, upper_src, path, upath), diags
+
+
+def _leaf(base: Any, base_src: SourceMap, upper: Any, upper_src: SourceMap, path: PathT, upath: PathT) -> Any:
+    """A scalar from the upper document replaces what is below it; its own location is all it brings."""
     if isinstance(base, dict | list):  # a scalar has no locations below it to drop
         base_src.drop_under(path)
-    base_src.graft(path, upper_src, upath)
-    return _strip(upper), diags
+    loc = upper_src.by_path.get(upath)
+    if loc is not None:
+        base_src.by_path[path] = loc
+    return upper
 
 
 def _strip(value: Any) -> Any:

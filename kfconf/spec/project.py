@@ -23,36 +23,112 @@ class Project:
     """The merged document before validation; entries that failed validation are only here."""
     diagnostics: list[Diagnostic] = field(default_factory=list)
     """Warnings found while validating; they travel with the project to every later stage."""
+    reads: set[PathT] | None = field(default=None, repr=False, compare=False)
+    """While a check runs under `spec.reuse.Reuse`: the parts of the document it read (`("metadata",)`,
+    `("spec", "serving")`). Checks read the project only through the accessors below, which record it."""
+    _parts: dict[PathT, Any] = field(default_factory=dict, repr=False, compare=False)
+    facts: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+    """What the checks found out about the project folder (whether a file exists): shared by the
+    environments of one validation run, which see the same folder."""
+
+    def _read(self, *part: str | int) -> None:
+        if self.reads is not None:
+            self.reads.add(part)
+
+    def part(self, part: PathT) -> Any:
+        """A part of the document as written (`("spec", "serving")`, `("spec", "serving", 0)`), or None;
+        `("names", KEY)` is the names of a section's entries, in order; `("parts",)` the parts there are.
+        Found once per project: the document does not change while it is checked, and reuse asks for the
+        same parts many times."""
+        try:
+            return self._parts[part]
+        except KeyError:
+            pass
+        if part[0] == "parts":
+            raw = self.raw if isinstance(self.raw, dict) else {}
+            spec = raw.get("spec")
+            sections = [("spec", k) for k in spec] if isinstance(spec, dict) else [("spec",)] if "spec" in raw else []
+            value: Any = (*((k,) for k in raw if k != "spec"), *sections)
+        elif part[0] == "names":
+            items = self.part(("spec", part[1]))
+            value = tuple(e.get("name") if isinstance(e, dict) else None for e in items) \
+                if isinstance(items, list) else ()
+        else:
+            value = self.raw
+            for step in part:
+                if isinstance(value, dict):
+                    value = value.get(step)
+                elif isinstance(value, list) and isinstance(step, int) and 0 <= step < len(value):
+                    value = value[step]
+                else:
+                    value = None
+                    break
+        self._parts[part] = value
+        return value
+
+    def parts(self) -> tuple[PathT, ...]:
+        """The top-level parts of the document: each spec section, and every other top-level key."""
+        self._read("parts")
+        return self.part(("parts",))
+
+    def raw_at(self, *path: str) -> Any:
+        """A value of the document as written (it may be malformed anywhere on the way), or None."""
+        self._read(*path[:2 if path[:1] == ("spec",) else 1])
+        return self.part(path)
 
     @property
     def name(self) -> str:
+        self._read("metadata")
         return self.model.metadata.name
 
     @property
     def namespace(self) -> str:
-        return str(self.model.spec.profile.namespace)
+        return str(self.profile.namespace)
+
+    @property
+    def profile(self) -> Any:
+        self._read("spec", "profile")
+        return self.model.spec.profile
+
+    @property
+    def images(self) -> dict[str, str]:
+        self._read("spec", "images")
+        return self.model.spec.images
+
+    def has_image(self, name: str) -> bool:
+        """Whether spec.images names this image (a read of that one name, not of every image)."""
+        self._read("spec", "images", name)
+        return name in self.model.spec.images
 
     def entries(self, key: str) -> list[Any]:
+        self._read("spec", key)
         return self.model.entries(key)
 
     def raw_entries(self, key: str) -> list[tuple[int, dict[str, Any]]]:
         """The entries of a section as written, with their indexes, including those that failed the
         schema; the document may be malformed anywhere, so every step is checked."""
-        spec = self.raw.get("spec") if isinstance(self.raw, dict) else None
-        items = spec.get(key) if isinstance(spec, dict) else None
+        self._read("spec", key)
+        items = self.part(("spec", key))
         return [(i, e) for i, e in enumerate(items) if isinstance(e, dict)] if isinstance(items, list) else []
 
+    def entry_names(self, key: str) -> tuple[Any, ...]:
+        """The names of a section's entries as written, in order (None where an entry has none)."""
+        self._read("names", key)
+        return self.part(("names", key))
+
     def entry_path(self, key: str, name: str) -> PathT:
-        for i, e in self.raw_entries(key):
-            if e.get("name") == name:
-                return ("spec", key, i)
-        return ("spec", key)
+        names = self.entry_names(key)
+        return ("spec", key, names.index(name)) if name in names else ("spec", key)
 
     def entry(self, ref: str) -> Any | None:
         """`training/churn-model` → the training entry named churn-model, or None."""
         key, _, name = ref.partition("/")
-        for e in self.model.entries(key) if key in type(self.model.spec).model_fields else ():
+        if key not in type(self.model.spec).model_fields:
+            return None
+        self._read("names", key)
+        for i, e in enumerate(self.model.entries(key)):
             if getattr(e, "name", None) == name:
+                self._read("spec", key, i)  # this entry only: another entry of the section may change
                 return e
         return None
 
@@ -63,4 +139,4 @@ class Project:
         """Resolve a named image (`trainer`) to its reference; a full reference passes through."""
         if ref is None:
             return default
-        return self.model.spec.images.get(ref, ref)
+        return self.images.get(ref, ref)

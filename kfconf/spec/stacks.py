@@ -7,19 +7,22 @@ Built-in stacks ship in the wheel (`kfconf/data/stacks`); a project may name its
 from __future__ import annotations
 
 import difflib
-import re
+from collections.abc import Callable, Hashable
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, PrivateAttr, ValidationError
 
 from kfconf.core.errors import Diagnostic, FindingsError
 from kfconf.core.source import Loc, describe
+from kfconf.spec.environments import NAME
 from kfconf.spec.loader import Document, load, parse
 from kfconf.spec.merge import merge
 from kfconf.spec.types import Model
+
+_T = TypeVar("_T")
 
 
 class StackMeta(Model):
@@ -39,10 +42,17 @@ class Stack(Model):
     runtimes: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
     images: dict[str, str] = Field(default_factory=dict)
     features: dict[str, bool] = Field(default_factory=dict)
+    _derived: dict[Hashable, Any] = PrivateAttr(default_factory=dict)
 
     @property
     def name(self) -> str:
         return self.metadata.name
+
+    def derived(self, key: Hashable, compute: Callable[[], _T]) -> _T:
+        """A value computed from this (immutable) stack once, e.g. which runtimes serve a model format."""
+        if key not in self._derived:
+            self._derived[key] = compute()
+        return self._derived[key]
 
     def component(self, key: str) -> dict[str, Any]:
         return self.components.get(key, {})
@@ -78,7 +88,7 @@ def _doc(ref: str, project_dir: Path | None, where: Loc | None) -> Document:
             raise FindingsError([Diagnostic("KF207", f"expected a stack file inside the project, got {describe(ref)}",
                                             where)])
         return load(path, ref)
-    doc = _builtin_doc(ref) if re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", ref) else None
+    doc = _builtin_doc(ref) if NAME.match(ref) else None
     if doc is None:
         known = builtin_stacks()
         close = difflib.get_close_matches(ref, known, n=1)
@@ -130,6 +140,6 @@ def load_stack(ref: str, project_dir: Path | None = None, where: Loc | None = No
     """Resolve a stack reference (built-in name or project-relative file) into a Stack."""
     if _is_path(ref):
         return _validated(_resolve(ref, project_dir, where, ()))
-    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", ref) or _builtin_doc(ref) is None:
+    if not NAME.match(ref) or _builtin_doc(ref) is None:
         _doc(ref, None, where)  # raises the "unknown stack" finding at `where`
     return _builtin_stack(ref)

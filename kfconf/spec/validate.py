@@ -7,19 +7,22 @@ import re
 import types
 import typing
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from kfconf.components import REGISTRY
+from kfconf.components.base import Component
 from kfconf.core.errors import Diagnostic, FindingsError, Severity
 from kfconf.core.source import PathT, SourceMap, describe
-from kfconf.spec.checks import credentials_anywhere
+from kfconf.spec.checks import credentials_in
 from kfconf.spec.model import MLProject
 from kfconf.spec.project import Project
+from kfconf.spec.reuse import Reuse
 from kfconf.spec.stacks import Stack, load_stack
-from kfconf.spec.types import is_uri
+from kfconf.spec.types import DNS_LABEL, EMAIL, is_uri
 
 _TYPE_WORDS = {
     "int": "an integer", "float": "a number", "string": "a string", "bool": "true or false",
@@ -78,6 +81,12 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[PathT, bool]:
     return tuple(out), True
 
 
+PATTERN_MESSAGES = {
+    DNS_LABEL.pattern: ("KF106", "expected a DNS label (lowercase letters, digits and '-', starting with a letter)"),
+    EMAIL.pattern: ("KF108", "expected an email address"),
+}
+
+
 def _message(err: Any) -> tuple[str, str]:
     """(code, message) for one pydantic error."""
     kind: str = err["type"]
@@ -100,7 +109,12 @@ def _message(err: Any) -> tuple[str, str]:
     if kind in ("too_long", "string_too_long"):
         return "KF104", f"expected at most {ctx.get('max_length')} items or characters, got more"
     if kind == "string_pattern_mismatch":
-        return "KF108", f"expected text matching {ctx.get('pattern')}, got {got}"
+        pattern, text = ctx.get("pattern"), err.get("input")
+        if pattern == DNS_LABEL.pattern and isinstance(text, str) and len(text) > 63:
+            return "KF106", f"expected at most 63 characters, got {len(text)}"
+        if pattern in PATTERN_MESSAGES:
+            return PATTERN_MESSAGES[pattern][0], f"{PATTERN_MESSAGES[pattern][1]}, got {got}"
+        return "KF108", f"expected text matching {pattern}, got {got}"
     base = kind.split("_")[0] if not kind.startswith("model") else "model"
     if kind == "finite_number":
         return "KF007", f"expected a finite number, got {got}"
@@ -275,26 +289,8 @@ def _repaired(data: dict[str, Any], first: ValidationError) -> MLProject | None:
     return None
 
 
-def _duplicates(project: Project) -> Iterator[Diagnostic]:
-    for c in REGISTRY:
-        if not c.many:
-            continue
-        seen: dict[str, int] = {}
-        for i, e in project.raw_entries(c.key):
-            name = e.get("name")
-            if not isinstance(name, str):
-                continue
-            if name in seen:
-                path = ("spec", c.key, i, "name")
-                first = project.source.at(("spec", c.key, seen[name], "name"))
-                yield Diagnostic("KF107", f"expected unique names in {c.key}, got '{name}' again "
-                                 f"(first at line {first.line})", project.loc(path), path)
-            else:
-                seen[name] = i
-
-
 def raw_names(project: Project, key: str) -> set[str]:
-    return {e["name"] for _, e in project.raw_entries(key) if isinstance(e.get("name"), str)}
+    return {n for n in project.entry_names(key) if isinstance(n, str)}
 
 
 def check_ref(project: Project, path: PathT, value: str, kinds: tuple[str, ...],
@@ -315,52 +311,86 @@ def check_ref(project: Project, path: PathT, value: str, kinds: tuple[str, ...],
                          (f"defined {key} entries: {', '.join(sorted(names))}" if names else f"no {key} entries"))
 
 
-def _refs(project: Project) -> Iterator[Diagnostic]:
-    for c in REGISTRY:
-        for i, e in project.raw_entries(c.key) if c.refs else ():
-            for rf in c.refs:
-                value = e.get(rf.field)
-                if isinstance(value, str):
-                    yield from check_ref(project, ("spec", c.key, i, rf.field), value, rf.kinds, rf.uri_ok)
-
-
-def _name_limits(project: Project) -> Iterator[Diagnostic]:
-    for c in REGISTRY:
-        for i, e in project.raw_entries(c.key) if c.name_limit < 63 else ():
-            name = e.get("name")
-            if isinstance(name, str) and len(name) > c.name_limit:
+def _entries(project: Project, c: Component) -> Iterator[Diagnostic]:
+    """The section's entries as written: unique names, the component's name limit, references that
+    resolve. Raw, so that entries the schema refused are still checked."""
+    seen: dict[str, int] = {}
+    for i, e in project.raw_entries(c.key):
+        name = e.get("name")
+        if isinstance(name, str):
+            if name in seen and c.many:
+                path = ("spec", c.key, i, "name")
+                first = project.source.at(("spec", c.key, seen[name], "name"))
+                yield Diagnostic("KF107", f"expected unique names in {c.key}, got '{name}' again "
+                                 f"(first at line {first.line})", project.loc(path), path)
+            seen.setdefault(name, i)
+            if len(name) > c.name_limit < 63:  # 63 is every name's limit: the schema says so
                 path = ("spec", c.key, i, "name")
                 yield Diagnostic("KF106", f"expected at most {c.name_limit} characters for a {c.key} name, "
                                  f"got {len(name)}", project.loc(path), path,
                                  hint="the Kubeflow component rejects longer names")
+        for rf in c.refs:
+            value = e.get(rf.field)
+            if isinstance(value, str):
+                yield from check_ref(project, ("spec", c.key, i, rf.field), value, rf.kinds, rf.uri_ok)
 
 
-def semantic_diagnostics(project: Project, stack: Stack | None) -> list[Diagnostic]:
-    out: list[Diagnostic] = [*_duplicates(project), *_refs(project), *_name_limits(project),
-                             *credentials_anywhere(project)]
+def _component(project: Project, stack: Stack | None, c: Component, credentials: bool) -> Iterator[Diagnostic]:
+    """Everything said about one spec section: unique names, references, name limits, pasted
+    credentials, and the component's own checks."""
+    yield from _entries(project, c)
+    if credentials:
+        yield from credentials_in(project, ("spec", c.key))
+    yield from c.run_check(project, stack)
+
+
+_SECTIONS = frozenset(("spec", c.key) for c in REGISTRY)
+
+
+def _rest(project: Project) -> Iterator[Diagnostic]:
+    """Pasted credentials in the parts no component owns (metadata, images, stack …)."""
+    for part in project.parts():
+        if part not in _SECTIONS:
+            yield from credentials_in(project, part)
+
+
+def semantic_diagnostics(project: Project, stack: Stack | None, reuse: Reuse | None = None,
+                         credentials: bool = True) -> list[Diagnostic]:
+    """Every semantic finding, in place order; `reuse` keeps findings between the environments of a project.
+
+    `credentials=False` (no file of the document could hold one, see Document) skips the scan for pasted
+    credentials; a part shared with another environment came from the same files, so reuse stays right."""
+    reuse = reuse or Reuse()
+    out = list(reuse.run("rest", project, None, partial(_rest, project))) if credentials else []
     for c in REGISTRY:
-        out.extend(c.run_check(project, stack))
-    return out
+        if c.many and not project.part(("spec", c.key)):
+            continue  # a component's checks are about its entries: none, nothing to say
+        out.extend(reuse.run(c.key, project, stack, partial(_component, project, stack, c, credentials)))
+    return sorted(out, key=Diagnostic.sort_key)
 
 
 def validate(data: Any, source: SourceMap, project_dir: Path, spec_file: str, env: str | None = None,
-             stack: str | None = None, loaded: list[Diagnostic] | None = None,
-             ) -> tuple[Project | None, Stack | None, list[Diagnostic]]:
+             stack: str | None = None, loaded: list[Diagnostic] | None = None, reuse: Reuse | None = None,
+             credentials: bool = True) -> tuple[Project | None, Stack | None, list[Diagnostic]]:
     """Validate a merged document: every schema and semantic problem, each at its line.
 
-    Returns the project and its stack when there is no error, and every diagnostic found."""
+    Returns the project and its stack when there is no error, and every diagnostic found. `reuse`, shared
+    by the environments of one project, keeps what the checks found in the parts they did not change."""
     if not isinstance(data, dict):
         return None, None, [Diagnostic("KF006", "expected a mapping with apiVersion, kind, metadata and spec, "
                                        f"got {describe(data)}", source.root)]
     diags: list[Diagnostic] = list(loaded or ())
     try:
-        model = MLProject.model_validate(data)
+        model = reuse.model(data) if reuse is not None else MLProject.model_validate(data)
     except ValidationError as e:
         diags.extend(schema_diagnostics(data, source, e))
         model = _repaired(data, e)  # type: ignore[assignment]
+        reuse = None  # the checks see mended values, not the parts as written: nothing to share
     if model is None:
         return None, None, diags
     project = Project(model, source, project_dir, spec_file, env, data)
+    if reuse is not None:
+        project.facts = reuse.facts
     st: Stack | None = None
     try:
         st = load_stack(stack or model.spec.stack, project_dir, project.loc(("spec", "stack")))
@@ -371,7 +401,7 @@ def validate(data: Any, source: SourceMap, project_dir: Path, spec_file: str, en
     rejected = {d.path for d in diags if d.code.startswith("KF1") or d.code == "KF007"}
     rejected |= {(*d.path[:-1], m.group(1)) for d in diags if d.code == "KF101" and d.hint
                  for m in [re.match(r"did you mean '([^']+)'", d.hint)] if m}
-    diags.extend(d for d in semantic_diagnostics(project, st)
+    diags.extend(d for d in semantic_diagnostics(project, st, reuse, credentials)
                  if not any(d.path[:len(r)] == r for r in rejected if r))
     if any(d.severity is Severity.ERROR for d in diags):
         return None, None, diags

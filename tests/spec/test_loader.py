@@ -92,3 +92,53 @@ def test_complex_keys_are_refused() -> None:
 
 def test_empty_document_is_an_empty_mapping() -> None:
     assert parse("", "f.yaml").data == {}
+
+
+def test_merge_keys_keep_the_positions_of_explicit_keys_and_take_the_sources_for_the_rest() -> None:
+    doc = parse("a: &a {x: 1, y: 2}\nb: &b {y: 3, z: 4}\nc:\n  <<: [*a, *b]\n  x: 0\n", "f.yaml")
+    assert doc.data["c"] == {"x": 0, "y": 2, "z": 4}  # explicit first, then the earlier source
+    assert doc.source.at(("c", "x")) == Loc("f.yaml", 5, 3)
+    assert doc.source.at(("c", "y")) == Loc("f.yaml", 1, 14)
+    assert doc.source.at(("c", "z")) == Loc("f.yaml", 2, 14)
+
+
+def test_aliases_copy_values_and_their_positions() -> None:
+    doc = parse("x: &o {in: [1, 2], z: 1}\ny: *o\nk: &k name\n*k : 3\n", "f.yaml")
+    assert doc.data["y"] == {"in": [1, 2], "z": 1} and doc.data["y"] is not doc.data["x"]
+    assert doc.source.at(("y", "in", 1)) == Loc("f.yaml", 1, 16)
+    assert doc.data["name"] == 3 and doc.source.at(("name",)) == Loc("f.yaml", 4, 1)
+
+
+@pytest.mark.parametrize("text, words", [
+    ("a: *nope\n", "undefined alias 'nope'"),
+    ("a: &x [1, *x]\n", "alias inside its own anchor 'x'"),
+    ("a: &x 1\nb: &x 2\n", "got 'x' again (first at line 1)"),
+    ("a: 1\nb:\n  <<: [1]\n", None),
+])
+def test_alias_and_merge_mistakes_are_located(text: str, words: str | None) -> None:
+    if words is None:  # not a mapping after '<<': reported, the load goes on
+        doc = parse(text, "f.yaml")
+        [d] = doc.diagnostics
+        assert (d.code, d.loc) == ("KF006", Loc("f.yaml", 3, 7))
+        return
+    with pytest.raises(FindingsError) as e:
+        parse(text, "f.yaml")
+    [d] = e.value.diagnostics
+    assert words in d.message and d.loc is not None and d.loc.line >= 1
+
+
+def test_the_credential_scan_of_a_text_misses_nothing_the_value_scan_would_find() -> None:
+    from kfconf.spec.secrets import SECRET_INSIDE, could_hold_credentials
+
+    clean = "a: 1\nb: [x, y]\nimage: ghcr.io/acme/x:1\nuri: s3://bucket/key\n"
+    assert not could_hold_credentials(clean)
+    hidden = {  # what parsing turns into a credential: escapes and folded lines
+        "escaped": 'a: "\\x41KIAABCDEFGHIJKLMNOP"\n',
+        "folded-key-header": "k: >\n  -----BEGIN RSA\n  PRIVATE KEY-----\n",
+        "uri-password": "u: https://alice:s3cret@git.example.com/x\n",
+        "token": "t: --token=ghp_abcdefghijklmnopqrstuvwxyz0123\n",
+    }
+    for name, text in hidden.items():
+        values = [v for v in parse(text, "f.yaml").data.values()]
+        assert any(SECRET_INSIDE.search(v) for v in values), name  # the value is a credential ...
+        assert could_hold_credentials(text), name  # ... so the text scan must say so

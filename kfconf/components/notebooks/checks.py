@@ -11,7 +11,7 @@ from kfconf.spec.stacks import Stack
 
 
 def check(project: Project, stack: Stack | None) -> Iterator[Diagnostic]:
-    offered = {p.name for p in project.model.spec.profile.pod_defaults}
+    offered = {p.name for p in project.profile.pod_defaults}
     known = {k.removeprefix("notebook:"): v for k, v in (stack.images if stack else {}).items()
              if k.startswith("notebook:")}
     for nb in project.entries("notebooks"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from kfconf.core.errors import Diagnostic
 from kfconf.core.source import PathT
@@ -14,16 +13,9 @@ RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-
                                  "istio-system", "knative-serving", "cert-manager", "auth"})
 
 
-def _raw(data: Any, *keys: str) -> Any:
-    """A value of the document as written (it may be malformed anywhere on the way)."""
-    for key in keys:
-        data = data.get(key) if isinstance(data, dict) else None
-    return data
-
-
 def check(project: Project, stack: Stack | None) -> Iterator[Diagnostic]:
-    profile = project.model.spec.profile
-    given = (_raw(project.raw, "metadata", "owner"), _raw(project.raw, "spec", "profile", "owner"))
+    profile = project.profile
+    given = (project.raw_at("metadata", "owner"), project.raw_at("spec", "profile", "owner"))
     if not any(given):  # an owner given but invalid is reported where it is written
         p = ("spec", "profile")
         yield Diagnostic("KF102", "expected an owner (spec.profile.owner or metadata.owner): the Profile "

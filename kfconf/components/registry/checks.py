@@ -13,7 +13,8 @@ from kfconf.spec.types import is_uri
 
 
 def formats(stack: Stack) -> set[str]:
-    return {f.split(":")[0] for rt in stack.runtimes.get("serving", {}).values() for f in rt.get("formats", [])}
+    runtimes = stack.runtimes.get("serving", {}).values()
+    return stack.derived("serving-formats", lambda: {f.split(":")[0] for rt in runtimes for f in rt.get("formats", [])})
 
 
 def check(project: Project, stack: Stack | None) -> Iterator[Diagnostic]:

@@ -56,8 +56,12 @@ def supports(rt: dict[str, Any], fmt: str, version: str | None, protocol: str | 
 def supporting(stack: Stack, fmt: str, version: str | None = None, protocol: str | None = None) -> list[str]:
     """The stack's runtimes KServe would auto-select for the model, best first."""
     runtimes = stack.runtimes.get("serving", {})
-    found = [name for name, rt in runtimes.items() if supports(rt, fmt, version, protocol, explicit=False)]
-    return sorted(found, key=lambda n: (-int(runtimes[n].get("priority") or 0), n))
+
+    def compute() -> list[str]:
+        found = [name for name, rt in runtimes.items() if supports(rt, fmt, version, protocol, explicit=False)]
+        return sorted(found, key=lambda n: (-int(runtimes[n].get("priority") or 0), n))
+
+    return list(stack.derived(("serving-runtimes", fmt, version, protocol), compute))
 
 
 def auto_runtime(stack: Stack, fmt: str, version: str | None = None, protocol: str | None = None) -> str | None:
