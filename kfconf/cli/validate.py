@@ -32,7 +32,7 @@ def validate_project(project_dir: Path, envs: list[str] | None, cwd: Path) -> li
     except FindingsError as e:
         return e.diagnostics
     out: dict[tuple[object, ...], Diagnostic] = {}
-    overlays: dict[Path, Any] = {}
+    overlays: dict[str, Any] = {}
     done: dict[str, Any] = {}  # environments resolved so far: a child starts from its parent's result
     reuse = Reuse()  # the environments share most parts of the spec: each part's checks run once
     for env in [None, *(envs if envs is not None else environments(project_dir))]:

@@ -75,7 +75,7 @@ def _check_overlay(doc: Document) -> list[Diagnostic]:
 
 
 def resolve(project_dir: Path, env: str | None = None, cwd: Path | None = None,
-            spec: Document | None = None, overlays: dict[Path, Document] | None = None,
+            spec: Document | None = None, overlays: dict[str, Document] | None = None,
             resolved: dict[str, Resolved | None] | None = None) -> Resolved:
     """Load the spec and merge the environment's overlay chain onto it.
 
@@ -84,7 +84,7 @@ def resolve(project_dir: Path, env: str | None = None, cwd: Path | None = None,
     once; `resolved` keeps each environment's result, so `prod` (extends: staging) starts from staging as
     resolved, instead of merging staging again. Its parts are then the very objects of staging's, which
     is what lets validation reuse what it found in them (spec.reuse)."""
-    spec_path = project_dir / SPEC_FILE
+    spec_path = spec.path if spec is not None and spec.path is not None else project_dir / SPEC_FILE
     doc = spec or load(spec_path, shown(spec_path, cwd))
     if env is None:
         return Resolved(doc.data, doc.source, [spec_path], None, list(doc.diagnostics), doc.could_hold_credentials)
@@ -104,7 +104,7 @@ class _Chain:
     cycle would keep every merged document alive until the garbage collector finds it."""
 
     def __init__(self, project_dir: Path, cwd: Path | None, doc: Document, spec_path: Path,
-                 overlays: dict[Path, Document] | None, resolved: dict[str, Resolved | None] | None) -> None:
+                 overlays: dict[str, Document] | None, resolved: dict[str, Resolved | None] | None) -> None:
         self.project_dir, self.cwd, self.doc = project_dir, cwd, doc
         self.overlays, self.resolved = overlays, resolved
         self.data: dict[str, Any] = doc.data
@@ -185,9 +185,9 @@ class _Chain:
         return odoc
 
     def overlay(self, name: str, where: Loc | None) -> Document | None:
-        path = self.project_dir.joinpath("overlays", f"{name}.yaml")
-        odoc = self.overlays.get(path) if self.overlays is not None else None
+        odoc = self.overlays.get(name) if self.overlays is not None else None
         if odoc is None:
+            path = self.project_dir.joinpath("overlays", f"{name}.yaml")
             if not os.path.isfile(path):
                 known = environments(self.project_dir)
                 close = difflib.get_close_matches(name, known, n=1)
@@ -198,8 +198,8 @@ class _Chain:
                 return None
             odoc = load(path, shown(path, self.cwd))
             if self.overlays is not None:
-                self.overlays[path] = odoc
-        self.files.append(path)
+                self.overlays[name] = odoc
+        self.files.append(odoc.path or self.project_dir.joinpath("overlays", f"{name}.yaml"))
         self.loaded.extend(odoc.diagnostics)
         return odoc
 

@@ -80,6 +80,8 @@ class Document:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     could_hold_credentials: bool = True
     """False when no string in the text can look like a pasted credential: the check need not look."""
+    path: Path | None = None
+    """The file it was loaded from (None for text parsed from elsewhere)."""
 
 
 class _Anchor:
@@ -360,7 +362,9 @@ def load(path: Path, display: str | None = None) -> Document:
         raise FindingsError([Diagnostic("KF005", f"cannot read file: {e.strerror or e}", Loc(name, 1, 1))])
     if len(raw) > MAX_BYTES:
         raise _too_big(name, "more")
-    return parse(_decode(raw, name), name)
+    doc = parse(_decode(raw, name), name)
+    doc.path = path
+    return doc
 
 
 def _too_big(file: str, got: str) -> FindingsError:

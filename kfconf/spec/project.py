@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from kfconf.core.errors import Diagnostic
 from kfconf.core.source import Loc, PathT, SourceMap
 from kfconf.spec.model import MLProject
+
+_UNSEEN = object()
 
 
 @dataclass
@@ -40,15 +43,14 @@ class Project:
         `("names", KEY)` is the names of a section's entries, in order; `("parts",)` the parts there are.
         Found once per project: the document does not change while it is checked, and reuse asks for the
         same parts many times."""
-        try:
-            return self._parts[part]
-        except KeyError:
-            pass
+        value = self._parts.get(part, _UNSEEN)
+        if value is not _UNSEEN:
+            return value
         if part[0] == "parts":
             raw = self.raw if isinstance(self.raw, dict) else {}
             spec = raw.get("spec")
             sections = [("spec", k) for k in spec] if isinstance(spec, dict) else [("spec",)] if "spec" in raw else []
-            value: Any = (*((k,) for k in raw if k != "spec"), *sections)
+            value = (*((k,) for k in raw if k != "spec"), *sections)
         elif part[0] == "names":
             items = self.part(("spec", part[1]))
             value = tuple(e.get("name") if isinstance(e, dict) else None for e in items) \
@@ -122,14 +124,35 @@ class Project:
 
     def entry(self, ref: str) -> Any | None:
         """`training/churn-model` → the training entry named churn-model, or None."""
+        found = self._find(ref)
+        if found is None:
+            return None
+        i, e = found
+        self._read("spec", ref.partition("/")[0], i)  # this entry only: another entry of the section may change
+        return e
+
+    def entry_fields(self, ref: str, *fields: str) -> SimpleNamespace | None:
+        """Some fields of the entry `ref` names — what a check reads of another section's entry, such as a
+        trial's args. Only these fields count as read, so an overlay changing the entry's other fields
+        does not run the check again; the result has these attributes and no others."""
+        found = self._find(ref)
+        if found is None:
+            return None
+        i, e = found
+        key = ref.partition("/")[0]
+        aliases = {name: f.alias or name for name, f in type(e).model_fields.items()}
+        for f in fields:
+            self._read("spec", key, i, aliases[f])
+        return SimpleNamespace(**{f: getattr(e, f) for f in fields})
+
+    def _find(self, ref: str) -> tuple[int, Any] | None:
         key, _, name = ref.partition("/")
         if key not in type(self.model.spec).model_fields:
             return None
         self._read("names", key)
         for i, e in enumerate(self.model.entries(key)):
             if getattr(e, "name", None) == name:
-                self._read("spec", key, i)  # this entry only: another entry of the section may change
-                return e
+                return i, e
         return None
 
     def loc(self, path: PathT) -> Loc:

@@ -6,8 +6,10 @@ validated the same way:
 - the schema: a spec section or entry validated before goes into the model as its model (pydantic takes
   an instance of the field's class as it is), so only the entries an overlay changed are validated again;
 - the semantic checks: a check re-runs only when a part it read changed. A check's inputs are observed, not
-  declared: `Project` records which top-level parts (a spec section, `metadata`) a check reads, and the
-  stack it ran with is part of the key.
+  declared: `Project` records which parts a check reads (a spec section, one entry, the names of a
+  section's entries, one named image, `metadata`), and the stack it ran with is part of the key.
+A part is the same when it is the same object (for a mapping or list) or an equal value; `Reuse` keeps
+the parts it compared against, so their ids stay valid for as long as it lives.
 """
 
 from __future__ import annotations

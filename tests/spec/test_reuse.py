@@ -146,3 +146,18 @@ def test_checks_read_the_project_only_through_its_accessors() -> None:
                     and isinstance(node.value, ast.Name) and node.value.id == "project":
                 offenders.append(f"{f.relative_to(ROOT)}:{node.lineno}: project.{node.attr}")
     assert not offenders, offenders
+
+
+def test_fields_of_another_entry_count_as_read_one_by_one() -> None:
+    doc = load(ROOT / "examples" / "churn" / SPEC_FILE)
+    project, _, _ = validate(doc.data, doc.source, ROOT / "examples" / "churn", "ml-project.yaml")
+    assert project is not None
+    project.reads = set()
+    trial = project.entry_fields("training/churn-model", "args", "command")
+    assert trial is not None and trial.args is not None
+    with pytest.raises(AttributeError):
+        _ = trial.image  # only what was asked for: a check cannot read more than it says it reads
+    i = project.entry_names("training").index("churn-model")
+    assert project.reads == {("names", "training"), ("spec", "training", i, "args"),
+                             ("spec", "training", i, "command")}
+    assert project.entry_fields("training/nope", "args") is None

@@ -28,9 +28,9 @@ def check(project: Project, stack: Stack | None) -> Iterator[Diagnostic]:
             p = (*base, "version")
             yield Diagnostic("KF108", f"expected a version without '/' (serving refers to it as "
                              f"model-registry://{entry.name}/VERSION), got {entry.version!r}", project.loc(p), p)
-        source = project.entry(entry.from_) if entry.from_.startswith("tuning/") else None
+        source = project.entry_fields(entry.from_, "trial") if entry.from_.startswith("tuning/") else None
         trial = getattr(source, "trial", None) or entry.from_
-        job = project.entry(trial) if trial.startswith("training/") else None
+        job = project.entry_fields(trial, "name", "output") if trial.startswith("training/") else None
         output = getattr(job, "output", None)
         if job is not None and output is not None and not is_uri(output):
             p = (*project.entry_path("training", job.name), "output")

@@ -25,7 +25,7 @@ def model_format(project: Project, entry: object) -> str | None:
         return str(fmt)
     model = str(getattr(entry, "model", ""))
     if model.startswith("registry/"):
-        reg = project.entry(model)
+        reg = project.entry_fields(model, "format")
         if reg is not None:
             return reg.format if isinstance(reg.format, str) else reg.format.name
     return None
@@ -36,7 +36,7 @@ def format_version(project: Project, entry: object) -> str | None:
     model = str(getattr(entry, "model", ""))
     if getattr(entry, "format", None) or not model.startswith("registry/"):
         return None
-    reg = project.entry(model)
+    reg = project.entry_fields(model, "format")
     return None if reg is None or isinstance(reg.format, str) else reg.format.version
 
 

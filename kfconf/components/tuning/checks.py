@@ -175,7 +175,7 @@ def check(project: Project, stack: Stack | None) -> Iterator[Diagnostic]:
                 if n is None or not float(n).is_integer() or n < least:
                     yield Diagnostic("KF104", f"expected a whole number ≥ {least} for {key}, got {value!r}",
                                      project.loc(p), p)
-        trial = project.entry(job.trial)
+        trial = project.entry_fields(job.trial, "args", "command")
         if trial is None:
             continue
         used = set(trial.args) if isinstance(trial.args, dict) else {
