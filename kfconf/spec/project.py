@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+
+from pydantic import BaseModel
 
 from kfconf.core.errors import Diagnostic
 from kfconf.core.source import Loc, PathT, SourceMap
 from kfconf.spec.model import MLProject
 
 _UNSEEN = object()
+
+
+@cache
+def _aliases(model: type[BaseModel]) -> dict[str, str]:
+    """A model's attribute names → its keys as written."""
+    return {name: f.alias or name for name, f in model.model_fields.items()}
 
 
 @dataclass
@@ -140,12 +149,12 @@ class Project:
             return None
         i, e = found
         key = ref.partition("/")[0]
-        aliases = {name: f.alias or name for name, f in type(e).model_fields.items()}
+        aliases = _aliases(type(e))
         for f in fields:
             self._read("spec", key, i, aliases[f])
         return SimpleNamespace(**{f: getattr(e, f) for f in fields})
 
-    def _find(self, ref: str) -> tuple[int, Any] | None:
+    def _find(self, ref: str) -> tuple[int, BaseModel] | None:
         key, _, name = ref.partition("/")
         if key not in type(self.model.spec).model_fields:
             return None

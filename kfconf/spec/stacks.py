@@ -50,9 +50,10 @@ class Stack(Model):
 
     def derived(self, key: Hashable, compute: Callable[[], _T]) -> _T:
         """A value computed from this (immutable) stack once, e.g. which runtimes serve a model format."""
-        if key not in self._derived:
-            self._derived[key] = compute()
-        return self._derived[key]
+        derived = self.__pydantic_private__["_derived"]  # type: ignore[index]  # not self._derived: that
+        if key not in derived:  # goes through BaseModel.__getattr__, slower than the computation it saves
+            derived[key] = compute()
+        return derived[key]
 
     def component(self, key: str) -> dict[str, Any]:
         return self.components.get(key, {})

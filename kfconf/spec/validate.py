@@ -299,12 +299,12 @@ def check_ref(project: Project, path: PathT, value: str, kinds: tuple[str, ...],
     if uri_ok and is_uri(value):
         return
     key, sep, name = value.partition("/")
-    allowed = " or ".join(f"{k}/NAME" for k in kinds) + (" or a URI" if uri_ok else "")
     if not sep or key not in kinds:
+        allowed = " or ".join(f"{k}/NAME" for k in kinds) + (" or a URI" if uri_ok else "")
         yield Diagnostic("KF201", f"expected {allowed}, got {value!r}", project.loc(path), path)
         return
-    names = raw_names(project, key)
-    if name not in names:
+    if name not in project.entry_names(key):
+        names = raw_names(project, key)
         close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.6)
         yield Diagnostic("KF201", f"expected an existing {key} entry, got '{name}'", project.loc(path), path,
                          hint=f"did you mean '{key}/{close[0]}'?" if close else
