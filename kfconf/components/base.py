@@ -47,6 +47,9 @@ class Component:
     """"module:function" (RenderContext) -> Iterable[Resource]."""
     health: str | None = None
     """"module:HEALTH", a mapping Kind → function(obj) -> sync health status."""
+    rules: str | None = None
+    """"module:RULES", a mapping "group/Kind" → the upstream webhook's rules for a rendered object
+    (kfconf.build.rules_webhook: function(body, RuleContext) -> Iterable[(field path, message)])."""
     local: str | None = None
     """"module:function" run locally by `kfconf run`."""
     name_limit: int = 63

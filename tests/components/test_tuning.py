@@ -16,6 +16,7 @@ import pytest
 from kfconf.build.pipeline import load_project
 from kfconf.components.tuning.rules import experiment_problems
 from kfconf.core.errors import FindingsError
+from kfconf.spec.stacks import load_stack
 
 _spec = importlib.util.spec_from_file_location("kfconf_test_training", Path(__file__).with_name("test_training.py"))
 assert _spec is not None and _spec.loader is not None
@@ -24,6 +25,7 @@ _spec.loader.exec_module(T)
 
 KATIB_SWAGGER = T.REFERENCE / "openapi/katib-v1beta1.swagger.json"
 TRAINJOB_CRD = T.TRAINER_CRDS["v2.3.0"] / "trainer.kubeflow.org_trainjobs.yaml"
+KUBEFLOW_LATEST = load_stack("kubeflow-latest")
 
 
 @cache
@@ -43,7 +45,7 @@ def katib_errors(body: dict[str, Any]) -> list[str]:
 
 def check_experiment(body: dict[str, Any], trial_crd: Path | None = TRAINJOB_CRD) -> None:
     assert katib_errors(body) == []
-    assert experiment_problems(body) == []
+    assert experiment_problems(body, KUBEFLOW_LATEST) == []
     if trial_crd is not None:
         trial = copy.deepcopy(body["spec"]["trialTemplate"]["trialSpec"])
         trial.setdefault("metadata", {})["name"] = "trial"  # Katib names each trial
@@ -203,12 +205,12 @@ def test_examples_render_valid_experiments() -> None:
 
 def test_webhook_rules_catch_what_upstream_rejects(tmp_path: Path) -> None:
     good = experiment_for(tmp_path).body
-    assert experiment_problems(good) == []
+    assert experiment_problems(good, KUBEFLOW_LATEST) == []
 
     def broken(change: Any) -> list[str]:
         body = copy.deepcopy(good)
         change(body)
-        return [f for f, _ in experiment_problems(body)]
+        return [f for f, _ in experiment_problems(body, KUBEFLOW_LATEST)]
 
     assert broken(lambda b: b["metadata"].update(name="x" * 41)) == ["metadata.name"]
     assert broken(lambda b: b["spec"].update(parallelTrialCount=9)) == ["spec.parallelTrialCount"]
@@ -217,14 +219,14 @@ def test_webhook_rules_catch_what_upstream_rejects(tmp_path: Path) -> None:
     assert broken(lambda b: b["spec"]["parameters"][0]["feasibleSpace"].update(min=0.001)) == \
         ["spec.parameters[0].feasibleSpace.min"]
     assert broken(lambda b: b["spec"]["parameters"][2]["feasibleSpace"].update(min="1")) == \
-        ["spec.parameters[2].feasibleSpace"]
+        ["spec.parameters[2].feasibleSpace.min"]
     # a trial parameter that the template never uses, and a placeholder no trial parameter fills
     assert broken(lambda b: b["spec"]["trialTemplate"]["trialParameters"].append(
         {"name": "unused", "reference": "lr"})) == ["spec.trialTemplate.trialParameters[3].reference"]
     assert broken(lambda b: b["spec"]["trialTemplate"]["trialSpec"]["spec"]["trainer"]["args"].append(
         "${trialParameters.momentum}")) == ["spec.trialTemplate.trialSpec"]
     assert broken(lambda b: b["spec"]["trialTemplate"]["trialSpec"].update(metadata={"name": "x"})) == \
-        ["spec.trialTemplate.trialSpec.metadata"]
+        ["spec.trialTemplate.trialSpec.metadata.name"]
     assert broken(lambda b: b["spec"].update(metricsCollectorSpec={"collector": {"kind": "File"}, "source": {
         "fileSystemPath": {"path": "rel.log", "kind": "File", "format": "TEXT"}}})) == \
         ["spec.metricsCollectorSpec.source.fileSystemPath.path"]

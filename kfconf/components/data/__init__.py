@@ -9,6 +9,7 @@ COMPONENT = Component(
     check="kfconf.components.data.checks:check",
     render="kfconf.components.data.render:render",
     health="kfconf.components.data.health:HEALTH",
+    rules="kfconf.components.data.rules:RULES",
     local="kfconf.components.data.local:run",
     docs="Spark data preparation jobs, optionally on a schedule.",
 )

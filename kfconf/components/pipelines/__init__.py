@@ -9,6 +9,7 @@ COMPONENT = Component(
     check="kfconf.components.pipelines.checks:check",
     render="kfconf.components.pipelines.render:render",
     health="kfconf.components.pipelines.health:HEALTH",
+    rules="kfconf.components.pipelines.rules:RULES",
     local="kfconf.components.pipelines.local:run",
     docs="Kubeflow Pipelines built from the project's entries and plain containers.",
 )

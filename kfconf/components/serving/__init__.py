@@ -10,6 +10,7 @@ COMPONENT = Component(
     check="kfconf.components.serving.checks:check",
     render="kfconf.components.serving.render:render",
     health="kfconf.components.serving.health:HEALTH",
+    rules="kfconf.components.serving.rules:RULES",
     local="kfconf.components.serving.local:run",
     docs="Model serving with KServe.",
 )

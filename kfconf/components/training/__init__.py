@@ -9,6 +9,7 @@ COMPONENT = Component(
     check="kfconf.components.training.checks:check",
     render="kfconf.components.training.render:render",
     health="kfconf.components.training.health:HEALTH",
+    rules="kfconf.components.training.rules:RULES",
     local="kfconf.components.training.local:run",
     docs="Distributed training with Kubeflow Trainer.",
 )

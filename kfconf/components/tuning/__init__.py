@@ -10,6 +10,7 @@ COMPONENT = Component(
     check="kfconf.components.tuning.checks:check",
     render="kfconf.components.tuning.render:render",
     health="kfconf.components.tuning.health:HEALTH",
+    rules="kfconf.components.tuning.rules:RULES",
     local="kfconf.components.tuning.local:run",
     name_limit=40,  # Katib's webhook limit on Experiment names
     docs="Hyperparameter tuning with Katib.",

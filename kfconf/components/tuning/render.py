@@ -200,7 +200,7 @@ def render(ctx: RenderContext) -> Iterator[Resource]:
             continue
         res = ctx.resource(body, job)
         res.explain.update(explain)
-        problems += check_experiment(res, int(ctx.stack.component("katib").get("nameLimit", 40)))
+        problems += check_experiment(res, ctx.stack)
         yield res
     if problems:
         raise FindingsError(problems)

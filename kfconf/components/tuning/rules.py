@@ -1,196 +1,289 @@
-"""The Katib v0.19 experiment webhook's rules, applied to a rendered Experiment.
+"""The Katib experiment webhook's rules (pkg/webhook/v1beta1/experiment/validator/validator.go) and the
+suggestion services' checks of their settings, over a rendered Experiment.
 
-Katib's CRD is schemaless, so the API server accepts anything and only the webhook
-(`pkg/webhook/v1beta1/experiment/validator/validator.go`) and the defaulter stand between a typo and a
-stuck Experiment. This is a paraphrase of those rules over the generated object (code KF402); the
+Katib's CRD is schemaless, so the API server accepts anything and only the webhook and the defaulter stand
+between a typo and a stuck Experiment. This paraphrase runs twice: when an Experiment is rendered (so a
+build without the output check still refuses it) and in the output check (KF402, via `RULES`). The
 semantic checks in `checks.py` report the same problems earlier, on the spec line, where they can.
 """
 
 from __future__ import annotations
 
-import posixpath
 import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from kfconf.build.rules_webhook import DNS1035_LABEL, Finding, Rule, RuleContext, get, name_rule
 from kfconf.core.errors import Diagnostic
 from kfconf.core.resource import Resource
+from kfconf.core.source import PathT, describe, fmt_path
+from kfconf.spec.stacks import Stack
 
-NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-PLACEHOLDER = re.compile(r"\$\{trialParameters\..+?\}")
-OBJECTIVE_TYPES = ("minimize", "maximize")
-PARAMETER_TYPES = ("int", "double", "categorical", "discrete")
-DISTRIBUTIONS = ("uniform", "logUniform", "normal", "logNormal")
-RESUME = ("Never", "LongRunning", "FromVolume")
-STRATEGIES = ("min", "max", "latest")
-COLLECTORS = ("StdOut", "File", "TensorFlowEvent", "PrometheusMetric", "Custom", "Push", "None")
-NAME_LIMIT = 40
+KATIB_ALGORITHMS: dict[str, tuple[str, ...]] = {
+    "random": ("random_state",),
+    "tpe": ("gamma", "prior_weight", "n_EI_candidates", "random_state"),
+    "grid": ("random_state",),
+    "multivariate-tpe": ("n_startup_trials", "n_ei_candidates", "random_state"),
+    "bayesianoptimization": ("base_estimator", "n_initial_points", "acq_func", "acq_optimizer", "random_state"),
+    "cmaes": ("random_state", "sigma", "restart_strategy"),
+    "sobol": (),
+    "hyperband": ("resource_name", "r_l", "eta"),
+    "pbt": ("suggestion_trial_dir", "n_population", "truncation_threshold", "resample_probability"),
+    "enas": ("controller_hidden_size", "controller_temperature", "controller_tanh_const",
+             "controller_entropy_weight", "controller_baseline_decay", "controller_learning_rate",
+             "controller_skip_target", "controller_skip_weight", "controller_train_steps",
+             "controller_log_every_steps"),
+    "darts": ("num_epochs", "w_lr", "w_lr_min", "w_momentum", "w_weight_decay", "w_grad_clip", "alpha_lr",
+              "alpha_weight_decay", "batch_size", "num_workers", "init_channels", "print_step", "num_nodes",
+              "stem_multiplier"),
+}
+KATIB_EARLY_STOPPING: dict[str, tuple[str, ...]] = {"medianstop": ("min_trials_required", "start_step")}
+KATIB_TRIAL_RESOURCES = {("trainer.kubeflow.org", "TrainJob"), ("batch", "Job"), ("kubeflow.org", "TFJob"),
+                         ("kubeflow.org", "PyTorchJob"), ("kubeflow.org", "MPIJob"), ("kubeflow.org", "XGBoostJob")}
+TRIAL_META_REFS = re.compile(r"^\$\{trialSpec\.(Name|Namespace|Kind|APIVersion|Labels\[.+\]|Annotations\[.+\])\}$")
+KATIB_COLLECTORS = ("StdOut", "File", "TensorFlowEvent", "PrometheusMetric", "Custom", "Push")
+PLACEHOLDER = re.compile(r"\$\{trialParameters\.([^}]+)\}")
 
 
-def _dump(obj: Any) -> str:
-    import json
+def _number(v: Any) -> float | None:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
 
-    return json.dumps(obj, sort_keys=True)
+
+def _katib_setting(algo: str, name: str, value: Any) -> str | None:
+    """The suggestion services' checks of settings whose bounds the notes list."""
+    x = _number(value)
+    bounds: dict[tuple[str, str], tuple[Callable[[float], bool], str]] = {
+        ("tpe", "gamma"): (lambda v: 0 < v < 1, "0 < gamma < 1"),
+        ("tpe", "prior_weight"): (lambda v: v > 0, "> 0"),
+        ("random", "random_state"): (lambda v: v >= 0, "≥ 0"),
+        ("multivariate-tpe", "n_startup_trials"): (lambda v: v >= 0, "≥ 0"),
+        ("multivariate-tpe", "n_ei_candidates"): (lambda v: v >= 0, "≥ 0"),
+        ("bayesianoptimization", "n_initial_points"): (lambda v: v >= 0, "≥ 0"),
+        ("hyperband", "r_l"): (lambda v: v > 0, "> 0"),
+        ("hyperband", "eta"): (lambda v: v > 0, "> 0"),
+        ("pbt", "n_population"): (lambda v: v >= 5, "≥ 5"),
+        ("pbt", "truncation_threshold"): (lambda v: 0 <= v <= 1, "between 0 and 1"),
+        ("medianstop", "min_trials_required"): (lambda v: v > 0, "> 0"),
+        ("medianstop", "start_step"): (lambda v: v >= 1, "≥ 1"),
+    }
+    choices = {("bayesianoptimization", "base_estimator"): ("GP", "RF", "ET", "GBRT"),
+               ("bayesianoptimization", "acq_func"): ("gp_hedge", "LCB", "EI", "PI", "EIps", "PIps"),
+               ("bayesianoptimization", "acq_optimizer"): ("auto", "sampling", "lbfgs"),
+               ("cmaes", "restart_strategy"): ("ipop", "bipop", "none")}
+    if (algo, name) in choices and value not in choices[(algo, name)]:
+        return f"expected one of {', '.join(choices[(algo, name)])}, got {describe(value)}"
+    if (algo, name) in bounds:
+        ok, text = bounds[(algo, name)]
+        if x is None or not ok(x):
+            return f"expected a number {text}, got {describe(value)}"
+    return None
 
 
-def experiment_problems(body: dict[str, Any], name_limit: int = NAME_LIMIT) -> list[tuple[str, str]]:
-    """(field path, message) for each rule the webhook would reject."""
-    out: list[tuple[str, str]] = []
-    meta = body.get("metadata", {})
-    name = str(meta.get("name", ""))
-    if not NAME.match(name):
-        out.append(("metadata.name", f"expected a name matching {NAME.pattern}, got {name!r}"))
-    if len(name) > name_limit:
-        out.append(("metadata.name", f"expected at most {name_limit} characters, got {len(name)}"))
-    spec = body.get("spec", {})
-    parallel, trials = spec.get("parallelTrialCount"), spec.get("maxTrialCount")
-    failed = spec.get("maxFailedTrialCount")
-    if failed is not None and failed < 0:
-        out.append(("spec.maxFailedTrialCount", f"expected ≥ 0, got {failed}"))
-    if trials is not None and trials <= 0:
-        out.append(("spec.maxTrialCount", f"expected > 0, got {trials}"))
-    if parallel is not None and parallel <= 0:
-        out.append(("spec.parallelTrialCount", f"expected > 0, got {parallel}"))
-    if failed is not None and trials is not None and failed > trials:
-        out.append(("spec.maxFailedTrialCount", f"expected ≤ maxTrialCount ({trials}), got {failed}"))
-    if parallel is not None and trials is not None and parallel > trials:
-        out.append(("spec.parallelTrialCount", f"expected ≤ maxTrialCount ({trials}), got {parallel}"))
+def _settings(spec: Any, table: dict[str, tuple[str, ...]], path: PathT) -> Iterator[Finding]:
+    algo = get(spec, "algorithmName")
+    if not isinstance(algo, str) or not algo:
+        yield (*path, "algorithmName"), "expected an algorithm name, got none"
+        return
+    if algo not in table:
+        yield (*path, "algorithmName"), f"expected one of {', '.join(sorted(table))}, got {algo!r}"
+        return
+    for i, s in enumerate(get(spec, "algorithmSettings") or []):
+        n = get(s, "name")
+        if not isinstance(get(s, "value"), str):  # the API's settings are strings
+            yield (*path, "algorithmSettings", i, "value"), f"expected a string, got {describe(get(s, 'value'))}"
+        if n not in table[algo]:
+            known = ", ".join(table[algo]) or "none"
+            yield (*path, "algorithmSettings", i, "name"), f"expected a setting of {algo} ({known}), got {describe(n)}"
+            continue
+        why = _katib_setting(algo, str(n), get(s, "value"))
+        if why:
+            yield (*path, "algorithmSettings", i, "value"), f"{algo} setting {n}: {why}"
 
-    obj = spec.get("objective") or {}
-    if obj.get("type") not in OBJECTIVE_TYPES:
-        out.append(("spec.objective.type", f"expected minimize or maximize, got {obj.get('type')!r}"))
-    metric = obj.get("objectiveMetricName")
-    if not metric:
-        out.append(("spec.objective.objectiveMetricName", "expected a metric name"))
-    if metric in (obj.get("additionalMetricNames") or []):
-        out.append(("spec.objective.additionalMetricNames", f"expected names other than the objective {metric!r}"))
-    for s in obj.get("metricStrategies") or []:
-        if s.get("value") not in STRATEGIES:
-            out.append(("spec.objective.metricStrategies", f"expected min, max or latest, got {s.get('value')!r}"))
-    if not (spec.get("algorithm") or {}).get("algorithmName"):
-        out.append(("spec.algorithm.algorithmName", "expected an algorithm name"))
-    for where in ("algorithm", "earlyStopping"):
-        for s in (spec.get(where) or {}).get("algorithmSettings") or []:
-            if not isinstance(s.get("value"), str):
-                out.append((f"spec.{where}.algorithmSettings", f"expected string values, got {s.get('value')!r}"))
-    if "earlyStopping" in spec and not spec["earlyStopping"].get("algorithmName"):
-        out.append(("spec.earlyStopping.algorithmName", "expected an early stopping algorithm"))
-    if spec.get("resumePolicy", "Never") not in RESUME:
-        out.append(("spec.resumePolicy", f"expected one of {', '.join(RESUME)}, got {spec.get('resumePolicy')!r}"))
 
+def katib_experiment(body: dict[str, Any], ctx: RuleContext) -> Iterator[Finding]:
+    limit = int(ctx.stack.component("katib").get("nameLimit", 40))
+    yield from name_rule(get(body, "metadata", "name"), DNS1035_LABEL, limit, "Katib experiment name")
+    spec = body.get("spec") or {}
+    obj = spec.get("objective")
+    if not isinstance(obj, dict):
+        yield ("spec", "objective"), "expected an objective, got none"
+    else:
+        if obj.get("type") not in ("minimize", "maximize"):
+            yield ("spec", "objective", "type"), f"expected minimize or maximize, got {describe(obj.get('type'))}"
+        name = obj.get("objectiveMetricName")
+        if not name:
+            yield ("spec", "objective", "objectiveMetricName"), "expected a metric name, got none"
+        if name and name in (obj.get("additionalMetricNames") or []):
+            yield ("spec", "objective", "additionalMetricNames"), f"must not contain the objective metric {name!r}"
+        for i, s in enumerate(obj.get("metricStrategies") or []):
+            if get(s, "value") not in ("min", "max", "latest"):
+                yield ("spec", "objective", "metricStrategies", i, "value"), \
+                    f"expected min, max or latest, got {describe(get(s, 'value'))}"
+    yield from _settings(spec.get("algorithm"), KATIB_ALGORITHMS, ("spec", "algorithm"))
+    if spec.get("earlyStopping") is not None:
+        yield from _settings(spec["earlyStopping"], KATIB_EARLY_STOPPING, ("spec", "earlyStopping"))
+    counts = {k: spec[k] for k in ("parallelTrialCount", "maxTrialCount", "maxFailedTrialCount")
+              if isinstance(spec.get(k), int)}
+    for k, low in (("parallelTrialCount", 1), ("maxTrialCount", 1), ("maxFailedTrialCount", 0)):
+        if k in counts and counts[k] < low:
+            yield ("spec", k), f"expected {'> 0' if low else '≥ 0'}, got {counts[k]}"
+    mx = counts.get("maxTrialCount")
+    if mx is not None:
+        for k in ("parallelTrialCount", "maxFailedTrialCount"):
+            if k in counts and counts[k] > mx:
+                yield ("spec", k), f"expected ≤ maxTrialCount ({mx}), got {counts[k]}"
+    if spec.get("resumePolicy") not in (None, "", "Never", "LongRunning", "FromVolume"):
+        yield ("spec", "resumePolicy"), \
+            f"expected Never, LongRunning or FromVolume, got {describe(spec['resumePolicy'])}"
     params = spec.get("parameters") or []
-    if not params and not spec.get("nasConfig"):
-        out.append(("spec", "expected parameters or nasConfig"))
-    if params and spec.get("nasConfig"):
-        out.append(("spec", "expected only one of parameters and nasConfig"))
+    if bool(params) == bool(spec.get("nasConfig")):
+        yield ("spec",), "expected exactly one of parameters and nasConfig"
+    names = set()
     for i, p in enumerate(params):
-        at = f"spec.parameters[{i}]"
-        kind = p.get("parameterType")
-        space = p.get("feasibleSpace") or {}
-        if kind not in PARAMETER_TYPES:
-            out.append((f"{at}.parameterType", f"expected one of {', '.join(PARAMETER_TYPES)}, got {kind!r}"))
-        if "distribution" in space and space["distribution"] not in DISTRIBUTIONS:
-            out.append((f"{at}.feasibleSpace.distribution", f"unsupported distribution {space['distribution']!r}"))
-        if not space:
-            out.append((f"{at}.feasibleSpace", "expected a feasible space"))
-        elif kind in ("int", "double"):
-            if space.get("list"):
-                out.append((f"{at}.feasibleSpace.list", f"expected no list for a {kind} parameter"))
-            if not space.get("min") and not space.get("max"):
-                out.append((f"{at}.feasibleSpace", f"expected min or max for a {kind} parameter"))
-        elif kind in ("categorical", "discrete") and any(space.get(k) for k in ("min", "max", "step")):
-            out.append((f"{at}.feasibleSpace", f"expected no min, max or step for a {kind} parameter"))
+        yield from _katib_parameter(p, ("spec", "parameters", i))
+        names.add(get(p, "name"))
+    yield from _trial_template(spec.get("trialTemplate"), names, ctx)
+    yield from _collector(spec.get("metricsCollectorSpec"))
+
+
+def _katib_parameter(p: Any, path: PathT) -> Iterator[Finding]:
+    t = get(p, "parameterType")
+    fs = get(p, "feasibleSpace") or {}
+    if not any(fs.get(k) not in (None, "", []) for k in ("min", "max", "step", "list", "distribution")):
+        yield (*path, "feasibleSpace"), "expected a feasible space, got none"
+    elif t in ("int", "double"):
+        if fs.get("min") in (None, "") and fs.get("max") in (None, ""):
+            yield (*path, "feasibleSpace", "max"), f"expected min or max for a {t} parameter, got neither"
+        if fs.get("list"):
+            yield (*path, "feasibleSpace", "list"), f"expected no list for a {t} parameter"
+    elif t in ("discrete", "categorical"):
         for k in ("min", "max", "step"):
-            if k in space and not isinstance(space[k], str):
-                out.append((f"{at}.feasibleSpace.{k}", f"expected a string, got {space[k]!r}"))
-        if any(not isinstance(v, str) for v in space.get("list") or []):
-            out.append((f"{at}.feasibleSpace.list", "expected strings"))
+            if fs.get(k) not in (None, ""):
+                yield (*path, "feasibleSpace", k), f"expected no {k} for a {t} parameter"
+    for k in ("min", "max", "step"):  # the API's bounds are strings
+        if fs.get(k) is not None and not isinstance(fs[k], str):
+            yield (*path, "feasibleSpace", k), f"expected a string, got {describe(fs[k])}"
+    if any(not isinstance(v, str) for v in fs.get("list") or []):
+        yield (*path, "feasibleSpace", "list"), "expected strings"
+    if t not in (None, "", "int", "double", "discrete", "categorical"):
+        yield (*path, "parameterType"), f"expected int, double, discrete or categorical, got {describe(t)}"
+    if fs.get("distribution") not in (None, "", "uniform", "logUniform", "normal", "logNormal"):
+        yield (*path, "feasibleSpace", "distribution"), \
+            f"expected uniform, logUniform, normal or logNormal, got {describe(fs['distribution'])}"
 
-    out += _trial_template(spec, {p.get("name") for p in params})
-    out += _collector(spec.get("metricsCollectorSpec") or {"collector": {"kind": "StdOut"}})
-    return out
+
+def _strings(node: Any) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            yield str(k)
+            yield from _strings(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _strings(v)
 
 
-def _trial_template(spec: dict[str, Any], param_names: set[Any]) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    tt = spec.get("trialTemplate")
-    if not tt:
-        return [("spec.trialTemplate", "expected a trial template")]
+def _trial_template(tt: Any, params: set[Any], ctx: RuleContext) -> Iterator[Finding]:
+    path: PathT = ("spec", "trialTemplate")
+    if not isinstance(tt, dict):
+        yield path, "expected a trial template, got none"
+        return
     if not tt.get("primaryContainerName"):
-        out.append(("spec.trialTemplate.primaryContainerName", "expected the primary container's name"))
+        yield (*path, "primaryContainerName"), "expected the name of the trial's primary container, got none"
     if not tt.get("successCondition") or not tt.get("failureCondition"):
-        out.append(("spec.trialTemplate", "expected successCondition and failureCondition"))
+        yield path, "expected successCondition and failureCondition"
     if tt.get("trialParameters") is None:
-        return [*out, ("spec.trialTemplate.trialParameters", "expected trial parameters")]
-    if ("trialSpec" in tt) == ("configMap" in tt):
-        return [*out, ("spec.trialTemplate", "expected exactly one of trialSpec and configMap")]
-    text = _dump(tt.get("trialSpec"))
-    names: set[str] = set()
-    refs: set[str] = set()
-    for i, tp in enumerate(tt["trialParameters"]):
-        at = f"spec.trialTemplate.trialParameters[{i}]"
-        name, ref = tp.get("name") or "", tp.get("reference") or ""
-        if not name or not ref or "{" in name or "}" in name:
-            out.append((at, "expected a name (without '{' or '}') and a reference"))
+        yield (*path, "trialParameters"), "expected trial parameters, got none"
+    spec, cm = tt.get("trialSpec"), tt.get("configMap")
+    if (spec is None) == (cm is None):
+        yield path, "expected exactly one of trialSpec and configMap"
+    declared: set[Any] = set()
+    refs: set[Any] = set()
+    for i, tp in enumerate(tt.get("trialParameters") or []):
+        name, ref = get(tp, "name"), get(tp, "reference")
+        if not name or not ref or "{" in str(name) or "}" in str(name):
+            yield (*path, "trialParameters", i), "expected a name (without '{' or '}') and a reference"
             continue
-        if name in names:
-            out.append((f"{at}.name", f"expected unique names, got {name!r} again"))
+        if name in declared or ref in refs:
+            what, value = ("name", name) if name in declared else ("reference", ref)
+            yield (*path, "trialParameters", i, what), f"expected unique trial parameter {what}s, got {value!r} again"
             continue
-        if ref in refs:
-            out.append((f"{at}.reference", f"expected unique references, got {ref!r} again"))
-            continue
-        names.add(name)
+        declared.add(name)
         refs.add(ref)
-        if param_names and ref not in param_names and not ref.startswith("${trialSpec."):
-            out.append((f"{at}.reference", f"expected one of spec.parameters, got {ref!r}"))
-        token = "${trialParameters." + name + "}"
-        if token not in text:
-            out.append((f"{at}.name", f"expected {token} in the trialSpec"))
-        text = text.replace(token, "test-value")
-    left = sorted(set(PLACEHOLDER.findall(text)))
-    if left:
-        out.append(("spec.trialTemplate.trialSpec", f"expected every placeholder in trialParameters, got "
-                    f"{', '.join(left)}"))
-    ts = tt.get("trialSpec") or {}
-    if "trialSpec" in tt:
-        meta = ts.get("metadata") or {}
-        if meta.get("name") or meta.get("namespace"):
-            out.append(("spec.trialTemplate.trialSpec.metadata", "expected no name or namespace"))
-        if not ts.get("apiVersion") or not ts.get("kind"):
-            out.append(("spec.trialTemplate.trialSpec", "expected apiVersion and kind"))
-    return out
+        # an experiment without parameters (NAS) references its NAS settings instead
+        if params and ref not in params and not (isinstance(ref, str) and TRIAL_META_REFS.match(ref)):
+            yield (*path, "trialParameters", i, "reference"), \
+                f"expected a parameter name or a ${{trialSpec.…}} reference, got {describe(ref)}"
+    if not isinstance(spec, dict):
+        return
+    meta = spec.get("metadata") or {}
+    for k in ("name", "namespace"):
+        if k in meta:
+            yield (*path, "trialSpec", "metadata", k), f"must not be set: Katib sets the trial's {k}"
+    group = str(spec.get("apiVersion", "")).rpartition("/")[0]
+    if (group, spec.get("kind")) not in KATIB_TRIAL_RESOURCES:
+        yield (*path, "trialSpec", "kind"), f"expected a kind Katib can run as a trial (TrainJob, Job, PyTorchJob, " \
+                                            f"…), got {describe(spec.get('kind'))} {describe(spec.get('apiVersion'))}"
+    used = {m for s in _strings(spec) for m in PLACEHOLDER.findall(s)}
+    for name in sorted(used - declared):
+        yield (*path, "trialSpec"), f"uses ${{trialParameters.{name}}}, which trialParameters does not declare"
+    for name in sorted(n for n in declared - used if isinstance(n, str)):
+        yield (*path, "trialParameters"), f"declares {name!r}, which the trialSpec never uses"
 
 
-def _collector(mc: dict[str, Any]) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    kind = (mc.get("collector") or {}).get("kind")
-    src = mc.get("source") or {}
-    fsp = src.get("fileSystemPath") or {}
-    at = "spec.metricsCollectorSpec"
-    if kind not in COLLECTORS:
-        out.append((f"{at}.collector.kind", f"expected one of {', '.join(COLLECTORS)}, got {kind!r}"))
+def _collector(mc: Any) -> Iterator[Finding]:
+    if not isinstance(mc, dict):
+        return
+    path: PathT = ("spec", "metricsCollectorSpec")
+    kind = get(mc, "collector", "kind") or "StdOut"
+    if kind not in KATIB_COLLECTORS:
+        yield (*path, "collector", "kind"), f"expected one of {', '.join(KATIB_COLLECTORS)}, got {describe(kind)}"
+    fsp = get(mc, "source", "fileSystemPath") or {}
     if kind == "File":
-        if fsp.get("kind") != "File" or not posixpath.isabs(fsp.get("path", "")):
-            out.append((f"{at}.source.fileSystemPath.path", "expected an absolute file path (kind File)"))
-        if fsp.get("format") not in ("TEXT", "JSON"):
-            out.append((f"{at}.source.fileSystemPath.format", "expected TEXT or JSON"))
-        if fsp.get("format") == "JSON" and src.get("filter"):
-            out.append((f"{at}.source.filter", "expected no filter for a JSON metrics file"))
-    if kind == "TensorFlowEvent":
-        if fsp.get("kind") != "Directory" or not posixpath.isabs(fsp.get("path", "")):
-            out.append((f"{at}.source.fileSystemPath", "expected an absolute directory path (kind Directory)"))
+        p = fsp.get("path")
+        if p is not None and not str(p).startswith("/"):
+            yield (*path, "source", "fileSystemPath", "path"), f"expected an absolute path, got {describe(p)}"
+        if fsp.get("kind") not in (None, "File"):
+            yield (*path, "source", "fileSystemPath", "kind"), f"expected File, got {describe(fsp.get('kind'))}"
+        if fsp.get("format") not in (None, "TEXT", "JSON"):
+            yield (*path, "source", "fileSystemPath", "format"), f"expected TEXT or JSON, got {describe(fsp['format'])}"
+        if fsp.get("format") == "JSON" and get(mc, "source", "filter") is not None:
+            yield (*path, "source", "filter"), "expected no filter with the JSON format"
+    elif kind == "TensorFlowEvent":
+        if fsp.get("kind") not in (None, "Directory"):
+            yield (*path, "source", "fileSystemPath", "kind"), f"expected Directory, got {describe(fsp.get('kind'))}"
         if fsp.get("format"):
-            out.append((f"{at}.source.fileSystemPath.format", "expected no format for TensorFlow events"))
-    for fmt in (src.get("filter") or {}).get("metricsFormat") or []:
+            yield (*path, "source", "fileSystemPath", "format"), "expected no format for TensorFlowEvent"
+    elif kind == "PrometheusMetric":
+        hg = get(mc, "source", "httpGet") or {}
+        port = hg.get("port")
+        if isinstance(port, int) and port <= 0:
+            yield (*path, "source", "httpGet", "port"), f"expected a port > 0, got {port}"
+        if hg.get("path") is not None and not str(hg["path"]).startswith("/"):
+            yield (*path, "source", "httpGet", "path"), f"expected a path starting with '/', got {describe(hg['path'])}"
+    for i, f in enumerate(get(mc, "source", "filter", "metricsFormat") or []):
         try:
-            re.compile(fmt)
+            groups = re.compile(str(f)).groups
         except re.error as e:
-            out.append((f"{at}.source.filter.metricsFormat", f"invalid regular expression {fmt!r}: {e}"))
+            yield (*path, "source", "filter", "metricsFormat", i), f"expected a regular expression, got {f!r} ({e})"
             continue
-        if not re.match(r".*\(.*\).*\(.*\).*", fmt):
-            out.append((f"{at}.source.filter.metricsFormat", f"expected two groups (name, value) in {fmt!r}"))
-    return out
+        if groups < 2:
+            yield (*path, "source", "filter", "metricsFormat", i), \
+                f"expected a regular expression with two groups (metric name, value), got {groups}"
 
 
-def check_experiment(res: Resource, name_limit: int = NAME_LIMIT) -> list[Diagnostic]:
+RULES: dict[str, Rule] = {"kubeflow.org/Experiment": katib_experiment}
+
+
+def experiment_problems(body: dict[str, Any], stack: Stack) -> list[tuple[str, str]]:
+    """(field path, message) for each rule the webhook would reject."""
+    return [(fmt_path(p), msg) for p, msg in katib_experiment(body, RuleContext(stack))]
+
+
+def check_experiment(res: Resource, stack: Stack) -> list[Diagnostic]:
     return [Diagnostic("KF402", f"{res.id} {field}: {msg} (Katib webhook)", res.origin)
-            for field, msg in experiment_problems(res.body, name_limit)]
+            for field, msg in experiment_problems(res.body, stack)]
