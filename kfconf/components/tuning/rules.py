@@ -194,8 +194,10 @@ def _trial_template(tt: Any, params: set[Any], ctx: RuleContext) -> Iterator[Fin
         return
     if not tt.get("primaryContainerName"):
         yield (*path, "primaryContainerName"), "expected the name of the trial's primary container, got none"
-    if not tt.get("successCondition") or not tt.get("failureCondition"):
-        yield path, "expected successCondition and failureCondition"
+    if not (tt.get("successCondition") and tt.get("failureCondition")) and \
+            (str(get(tt, "trialSpec", "apiVersion")).rpartition("/")[0], get(tt, "trialSpec", "kind")) \
+            not in KATIB_TRIAL_RESOURCES:
+        yield path, "expected successCondition and failureCondition (Katib defaults them only for the kinds it knows)"
     if tt.get("trialParameters") is None:
         yield (*path, "trialParameters"), "expected trial parameters, got none"
     spec, cm = tt.get("trialSpec"), tt.get("configMap")
