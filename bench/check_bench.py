@@ -7,7 +7,8 @@ kubeconform: the same resources, written as one YAML stream per build, validated
 kfconf's tools/gen_schemas.py made from the upstream CRDs and Kubernetes' OpenAPI) — one kubeconform run
 per stack, since a stack selects the component releases and so the schema of each kind.
 A second row runs kfconf's check as a fresh process on the YAML files kubeconform reads (start-up, parsing
-and schema loading included), the like-for-like CI step.
+and schema loading included), the like-for-like CI step; it reads them as the syncer reads manifests
+(kfconf.spec.loader.documents).
 kubernetes-validate (Python, jsonschema): the resources of the Kubernetes kinds it has schemas for — it
 knows no CRDs — one `validate(..., strict=True)` call each, on the first builds' resources.
 """
@@ -29,15 +30,15 @@ TARGET = harness.le(1)
 _CHILD = """
 import sys
 from pathlib import Path
-import yaml
 from kfconf.build.outcheck import check_resources
 from kfconf.core.resource import Resource
+from kfconf.spec.loader import documents
 from kfconf.spec.stacks import load_stack
 errors = 0
 for folder in sorted(Path(sys.argv[1]).iterdir()):
     stack = load_stack(folder.name)
     for f in sorted(folder.glob("*.yaml")):
-        res = [Resource(b) for b in yaml.load_all(f.read_text(), Loader=yaml.CSafeLoader) if b]
+        res = [Resource(b) for _, b in documents(f.read_text(), str(f)) if b]
         errors += sum(d.severity.value == "error" for d in check_resources(res, stack))
 print(errors)
 """

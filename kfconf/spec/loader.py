@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -303,7 +305,7 @@ def parse(text: str, file: str) -> Document:
         raise _too_big(file, f"{len(text)} bytes")
     loader = _Loader(text)
     builder = _Builder(loader, file)
-    try:
+    with _reported(text, file, loader, builder):
         loader.get_event()  # stream start
         ev: Any = loader.get_event()
         if type(ev) is StreamEndEvent:
@@ -315,6 +317,34 @@ def parse(text: str, file: str) -> Document:
         if type(extra) is not StreamEndEvent:
             raise ComposerError("expected a single document in the stream", ev.start_mark,
                                 "but found another document", extra.start_mark)
+    source = SourceMap(Loc(file, 1, 1), builder.locs)
+    source.by_path[()] = builder.loc(first)
+    return Document(data, source, file, builder.diags, could_hold_credentials(text))
+
+
+def documents(text: str, file: str) -> list[tuple[Loc, Any]]:
+    """Every document of a YAML stream, with the position it starts at: reading rendered manifests back (the
+    syncer, a CI check), where values are what counts. The same values as PyYAML's safe loader gives —
+    except that timestamps stay text, as Kubernetes reads them — in about half its time."""
+    loader = _Loader(text)
+    builder = _Builder(loader, file)
+    out: list[tuple[Loc, Any]] = []
+    with _reported(text, file, loader, builder):
+        loader.get_event()  # stream start
+        while type(loader.peek_event()) is not StreamEndEvent:
+            loader.get_event()  # document start
+            builder = _Builder(loader, file)  # limits count per document; positions below it are not kept
+            first: Any = loader.get_event()
+            out.append((builder.loc(first), builder.value(first, (), 0)))
+            loader.get_event()  # document end
+    return out
+
+
+@contextmanager
+def _reported(text: str, file: str, loader: Any, builder: _Builder) -> Iterator[None]:
+    """Every problem of reading `text` as a located Diagnostic (FindingsError), never a traceback."""
+    try:
+        yield
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         loc = Loc(file, mark.line + 1, mark.column + 1) if mark else Loc(file, 1, 1)
@@ -344,9 +374,6 @@ def parse(text: str, file: str) -> Document:
                                         Loc(file, 1, 1))])
     finally:
         loader.dispose()
-    source = SourceMap(Loc(file, 1, 1), builder.locs)
-    source.by_path[()] = builder.loc(first)
-    return Document(data, source, file, builder.diags, could_hold_credentials(text))
 
 
 def load(path: Path, display: str | None = None) -> Document:

@@ -221,38 +221,20 @@ def _why(stderr: str) -> str:
 
 def parse_documents(raw: bytes, file: str) -> list[Manifest]:
     """The YAML documents of one file, each with its start line; a broken file is a finding, not a crash."""
-    import yaml
+    from kfconf.spec.loader import documents
 
-    try:
-        from yaml import CSafeLoader as Loader
-    except ImportError:  # pragma: no cover
-        from yaml import SafeLoader as Loader  # type: ignore[assignment]
-
-    out: list[Manifest] = []
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise FindingsError([Diagnostic("KF004", "file is not valid UTF-8 text", Loc(file, 1, 1))])
-    loader = Loader(text)
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            loc = Loc(file, node.start_mark.line + 1, node.start_mark.column + 1)
-            doc = loader.construct_document(node)
-            if doc is None:
-                continue
-            meta = doc.get("metadata") if isinstance(doc, dict) else None
-            if not isinstance(doc, dict) or not doc.get("apiVersion") or not doc.get("kind") \
-                    or not isinstance(meta, dict) or not meta.get("name"):
-                raise FindingsError([Diagnostic("KF006", "expected a Kubernetes object with apiVersion, kind and "
-                                                         "metadata.name", loc)])
-            out.append(Manifest(doc, loc))
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        loc = Loc(file, mark.line + 1, mark.column + 1) if mark else Loc(file, 1, 1)
-        raise FindingsError([Diagnostic("KF001", str(e.problem or e), loc)])
-    finally:
-        loader.dispose()
+    out: list[Manifest] = []
+    for loc, doc in documents(text, file):
+        if doc is None:
+            continue
+        meta = doc.get("metadata") if isinstance(doc, dict) else None
+        if not isinstance(doc, dict) or not doc.get("apiVersion") or not doc.get("kind") \
+                or not isinstance(meta, dict) or not meta.get("name"):
+            raise FindingsError([Diagnostic("KF006", "expected a Kubernetes object with apiVersion, kind and "
+                                                     "metadata.name", loc)])
+        out.append(Manifest(doc, loc))
     return out

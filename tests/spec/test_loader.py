@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from kfconf.core.errors import FindingsError
@@ -142,3 +144,23 @@ def test_the_credential_scan_of_a_text_misses_nothing_the_value_scan_would_find(
         values = [v for v in parse(text, "f.yaml").data.values()]
         assert any(SECRET_INSIDE.search(v) for v in values), name  # the value is a credential ...
         assert could_hold_credentials(text), name  # ... so the text scan must say so
+
+
+def test_documents_of_a_stream_are_what_pyyaml_reads_with_where_each_starts() -> None:
+    import yaml
+
+    from kfconf.build.emit import dump_stream
+    from kfconf.build.pipeline import build_project
+    from kfconf.spec.loader import documents
+
+    root = Path(__file__).resolve().parents[2]
+    text = dump_stream(build_project(root / "examples" / "churn", "prod").resources)
+    docs = documents(text, "out.yaml")
+    assert [v for _, v in docs] == list(yaml.load_all(text, Loader=yaml.CSafeLoader))
+    starts = [i + 1 for i, line in enumerate(text.splitlines()) if line == "---"]
+    assert [loc.line for loc, _ in docs] == [n + 1 for n in starts]  # each document starts after its ---
+    assert documents("a: 1\n---\n---\nb: 2\n", "s.yaml") == [
+        (Loc("s.yaml", 1, 1), {"a": 1}), (Loc("s.yaml", 3, 1), None), (Loc("s.yaml", 4, 1), {"b": 2})]
+    with pytest.raises(FindingsError) as e:
+        documents("a: 1\n---\nb: \x01\n", "s.yaml")
+    assert e.value.diagnostics[0].code == "KF001" and e.value.diagnostics[0].loc.line == 3  # type: ignore[union-attr]
