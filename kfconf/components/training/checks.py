@@ -7,15 +7,12 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 
+from kfconf.components.training.frameworks import ANY_RESERVED
 from kfconf.core.errors import Diagnostic
 from kfconf.spec.checks import env_checks, image_check, warn
 from kfconf.spec.project import Project
 from kfconf.spec.stacks import Stack
 
-RESERVED_ENV = frozenset({"PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR",
-                          "PET_MASTER_PORT", "OMPI_MCA_orte_default_hostfile", "OMPI_MCA_plm_rsh_args",
-                          "OMPI_MCA_orte_keep_fqdn_hostnames", "OMPI_MCA_orte_set_default_slots",
-                          "DMLC_TRACKER_URI", "DMLC_TRACKER_PORT", "DMLC_TASK_ID", "DMLC_NUM_WORKER"})
 DATASET_SCHEMES = ("hf://", "s3://", "cache://")
 MODEL_SCHEMES = ("hf://", "s3://")
 # what the initializers add to the trainer pod (render.py): an `initializer` volume at /workspace (Trainer ≥2.2
@@ -28,7 +25,7 @@ def check(project: Project, stack: Stack | None) -> Iterator[Diagnostic]:
     for job in project.entries("training"):
         base = project.entry_path("training", job.name)
         yield from image_check(project, (*base, "image"), job.image)
-        yield from env_checks(project, (*base, "env"), job.env, RESERVED_ENV)
+        yield from env_checks(project, (*base, "env"), job.env, ANY_RESERVED)
         for field, schemes in (("dataset", DATASET_SCHEMES), ("model", MODEL_SCHEMES)):
             init = getattr(job, field)
             if init is not None and not init.uri.startswith(schemes):

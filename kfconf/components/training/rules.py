@@ -8,15 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from kfconf.build.rules_webhook import Finding, Rule, RuleContext, get
+from kfconf.components.training.frameworks import FRAMEWORK_POLICY, RESERVED_ENV
 from kfconf.core.source import PathT, describe
 
-RESERVED_ENV = {
-    "torch": ("PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR", "PET_MASTER_PORT"),
-    "mpi": ("OMPI_MCA_orte_default_hostfile", "OMPI_MCA_plm_rsh_args", "OMPI_MCA_orte_keep_fqdn_hostnames",
-            "OMPI_MCA_orte_set_default_slots"),
-    "xgboost": ("DMLC_TRACKER_URI", "DMLC_TRACKER_PORT", "DMLC_TASK_ID", "DMLC_NUM_WORKER"),
-}
-FRAMEWORK_POLICY = {"torch": "torch", "torchtune": "torch", "deepspeed": "mpi", "mlx": "mpi", "xgboost": "xgboost"}
 NO_ENV_CONTAINERS = ("node", "dataset-initializer", "model-initializer")
 MANAGER = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+/[^/]+")
 
