@@ -5,7 +5,6 @@ a local fake API server), and schedules as CronJobs."""
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import os
 import re
@@ -22,11 +21,7 @@ import yaml
 
 from kfconf.core.errors import FindingsError
 from kfconf.core.resource import Resource
-
-_spec = importlib.util.spec_from_file_location("kfconf_test_training", Path(__file__).with_name("test_training.py"))
-assert _spec is not None and _spec.loader is not None
-T = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(T)
+from tests.components import helpers as T
 
 KFP_CRDS = T.REFERENCE / "crds/pipelines.kubeflow.org"
 PLATFORM_EXAMPLE = T.REFERENCE / "examples/pipelines/pipelinespec-with-platform-spec.yaml"

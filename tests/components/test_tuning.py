@@ -4,7 +4,6 @@ their trial templates against the Trainer CRD, and the webhook rules."""
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 from functools import cache
 from pathlib import Path
@@ -17,11 +16,8 @@ from kfconf.build.pipeline import load_project
 from kfconf.components.tuning.rules import experiment_problems
 from kfconf.core.errors import FindingsError
 from kfconf.spec.stacks import load_stack
-
-_spec = importlib.util.spec_from_file_location("kfconf_test_training", Path(__file__).with_name("test_training.py"))
-assert _spec is not None and _spec.loader is not None
-T = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(T)
+from kfconf.testing.crds import strict
+from tests.components import helpers as T
 
 KATIB_SWAGGER = T.REFERENCE / "openapi/katib-v1beta1.swagger.json"
 TRAINJOB_CRD = T.TRAINER_CRDS["v2.3.0"] / "trainer.kubeflow.org_trainjobs.yaml"
@@ -35,7 +31,7 @@ def katib_validator() -> jsonschema.protocols.Validator:
     for name in ("v1.ObjectMeta", "v1.ListMeta", "v1.Time", "v1.Container", "v1.HTTPGetAction",
                  "v1.unstructured.Unstructured"):
         defs.setdefault(name, {"type": "object"} if name != "v1.Time" else {"type": "string"})
-    strict_defs = {k: T.strict(v) for k, v in defs.items()}
+    strict_defs = {k: strict(v) for k, v in defs.items()}
     return jsonschema.Draft4Validator({"$ref": "#/definitions/v1beta1.Experiment", "definitions": strict_defs})
 
 
