@@ -15,6 +15,8 @@ from kfconf.core.source import Loc, PathT, SourceMap
 from kfconf.spec.model import MLProject
 
 _UNSEEN = object()
+NAMES, PARTS = -1, -2
+"""Derived parts (Project.part): a path into the document starts with a key, so these never collide."""
 
 
 @cache
@@ -49,18 +51,18 @@ class Project:
 
     def part(self, part: PathT) -> Any:
         """A part of the document as written (`("spec", "serving")`, `("spec", "serving", 0)`), or None;
-        `("names", KEY)` is the names of a section's entries, in order; `("parts",)` the parts there are.
+        `(NAMES, KEY)` is the names of a section's entries, in order; `(PARTS,)` the parts there are.
         Found once per project: the document does not change while it is checked, and reuse asks for the
         same parts many times."""
         value = self._parts.get(part, _UNSEEN)
         if value is not _UNSEEN:
             return value
-        if part[0] == "parts":
+        if part[0] == PARTS:
             raw = self.raw if isinstance(self.raw, dict) else {}
             spec = raw.get("spec")
             sections = [("spec", k) for k in spec] if isinstance(spec, dict) else [("spec",)] if "spec" in raw else []
             value = (*((k,) for k in raw if k != "spec"), *sections)
-        elif part[0] == "names":
+        elif part[0] == NAMES:
             items = self.part(("spec", part[1]))
             value = tuple(e.get("name") if isinstance(e, dict) else None for e in items) \
                 if isinstance(items, list) else ()
@@ -79,8 +81,8 @@ class Project:
 
     def parts(self) -> tuple[PathT, ...]:
         """The top-level parts of the document: each spec section, and every other top-level key."""
-        self._read("parts")
-        return self.part(("parts",))
+        self._read(PARTS)
+        return self.part((PARTS,))
 
     def raw_at(self, *path: str) -> Any:
         """A value of the document as written (it may be malformed anywhere on the way), or None."""
@@ -124,8 +126,8 @@ class Project:
 
     def entry_names(self, key: str) -> tuple[Any, ...]:
         """The names of a section's entries as written, in order (None where an entry has none)."""
-        self._read("names", key)
-        return self.part(("names", key))
+        self._read(NAMES, key)
+        return self.part((NAMES, key))
 
     def entry_path(self, key: str, name: str) -> PathT:
         names = self.entry_names(key)
@@ -158,7 +160,7 @@ class Project:
         key, _, name = ref.partition("/")
         if key not in type(self.model.spec).model_fields:
             return None
-        self._read("names", key)
+        self._read(NAMES, key)
         for i, e in enumerate(self.model.entries(key)):
             if getattr(e, "name", None) == name:
                 return i, e

@@ -21,6 +21,7 @@ from kfconf.core.errors import Diagnostic, FindingsError
 from kfconf.core.paths import shown
 from kfconf.spec.environments import SPEC_FILE, environments, resolve
 from kfconf.spec.loader import load
+from kfconf.spec.project import NAMES
 from kfconf.spec.reuse import Reuse
 from kfconf.spec.validate import validate
 
@@ -158,6 +159,16 @@ def test_fields_of_another_entry_count_as_read_one_by_one() -> None:
     with pytest.raises(AttributeError):
         _ = trial.image  # only what was asked for: a check cannot read more than it says it reads
     i = project.entry_names("training").index("churn-model")
-    assert project.reads == {("names", "training"), ("spec", "training", i, "args"),
+    assert project.reads == {(NAMES, "training"), ("spec", "training", i, "args"),
                              ("spec", "training", i, "command")}
     assert project.entry_fields("training/nope", "args") is None
+
+
+def test_top_level_keys_named_like_derived_parts_are_only_keys(tmp_path: Path) -> None:
+    d = tmp_path / "churn"
+    shutil.copytree(ROOT / "examples" / "churn", d, ignore=shutil.ignore_patterns(".kfconf"))
+    spec = d / SPEC_FILE
+    spec.write_text(spec.read_text() + "names: {x: 'https://alice:s3cret@git.example.com/x'}\nparts: [1]\n")
+    found = {(x.code, x.path[:1]) for x in validate_project(d, None, CWD)}
+    assert {("KF101", ("names",)), ("KF101", ("parts",))} <= found  # reported as unknown keys, nothing worse
+    assert rendered(validate_project(d, None, CWD)) == rendered(plainly(d))
