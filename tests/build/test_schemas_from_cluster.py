@@ -15,7 +15,8 @@ from kfconf.build.outcheck import check_resources
 from kfconf.core.resource import Resource
 from kfconf.core.source import Loc
 from kfconf.spec.stacks import load_stack
-from kfconf.testing.controlplane import ControlPlane, ensure_binaries
+from kfconf.testing.binaries import ensure_binaries
+from kfconf.testing.controlplane import ControlPlane
 from tests.build.test_outcheck import CUSTOM_CRD, trainjob
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -24,12 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from kfconf.testing.controlplane import (
-    ControlPlane,
-    crd_files_for_stack,
-    ensure_binaries,
-    standin_crds_for_stack,
-)
+from kfconf.testing.binaries import ensure_binaries
+from kfconf.testing.controlplane import ControlPlane
+from kfconf.testing.stackcrds import crd_files_for_stack, standin_crds_for_stack
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "controlplane.sh"

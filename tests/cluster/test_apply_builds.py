@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from kfconf.testing.controlplane import ApplyError, ControlPlane
+from kfconf.testing.apply import ApplyError
+from kfconf.testing.controlplane import ControlPlane
 
 pytestmark = pytest.mark.cluster
 

@@ -11,16 +11,10 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from kfconf.testing.controlplane import (
-    ADMIN_USER,
-    KUBE_VERSION,
-    RESTRICTED_USER,
-    ApplyError,
-    ControlPlane,
-    crd_files_for_stack,
-    load_crds,
-    standin_crds_for_stack,
-)
+from kfconf.testing.apply import ApplyError
+from kfconf.testing.binaries import KUBE_VERSION
+from kfconf.testing.controlplane import ADMIN_USER, RESTRICTED_USER, ControlPlane
+from kfconf.testing.stackcrds import crd_files_for_stack, load_crds, standin_crds_for_stack
 
 pytestmark = pytest.mark.cluster
 
