@@ -7,8 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,26 +14,10 @@ from sync_helpers import GitOps, cm, get_cm, names, until  # type: ignore[import
 
 from kfconf.sync.kube import Kube
 from kfconf.testing.controlplane import ControlPlane, free_port
+from kfconf.testing.faults import fetch, metric
 
 pytestmark = pytest.mark.cluster
 REPO = Path(__file__).resolve().parents[3]
-
-
-def fetch(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except OSError:
-        return 0, ""
-
-
-def metric(text: str, name: str) -> float | None:
-    for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            return float(line.rsplit(" ", 1)[1])
-    return None
 
 
 def test_loop_heals_serves_health_and_metrics(control_plane: ControlPlane, gitops: GitOps, kube: Kube,
